@@ -1,0 +1,314 @@
+-- One master tick, in one round trip: every step is a set-based, conditional statement, and the
+-- whole tick runs only while the caller holds the lease (rush_hold_lease). p_now lets tests
+-- steer time; in production it is the transaction's now().
+--
+-- Returns what it did, for the log, and when the master should tick next by itself
+-- (the earliest retry to release or timeout to enforce); "more" says a step hit p_limit.
+
+-- Requests: reject what cannot run, accept the rest and queue their first job.
+--
+-- The steps are plpgsql, not SQL functions, because plpgsql keeps their plans per connection:
+-- a SQL function's statement is planned again at every call.
+CREATE OR REPLACE FUNCTION rush_accept_requests(p_now timestamptz, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  WITH pending AS (
+    SELECT r.id, r.pipeline, r.job, r.jobinstance, r.params
+    FROM run_request r
+    WHERE r.status = 'Pending'
+    ORDER BY r.id
+    LIMIT p_limit
+    FOR UPDATE SKIP LOCKED
+  ),
+  checked AS (
+    SELECT p.id, p.pipeline, p.jobinstance,
+           coalesce(p.job, first_job.job) AS job,
+           CASE
+             WHEN NOT EXISTS (SELECT 1 FROM pipeline x WHERE x.name = p.pipeline) THEN
+               format('unknown pipeline %L', p.pipeline)
+             WHEN p.job IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM pipeline_job pj WHERE pj.pipeline = p.pipeline AND pj.job = p.job) THEN
+               format('unknown job %L in pipeline %L (its jobs: %s)', p.job, p.pipeline,
+                      (SELECT string_agg(pj.job, ', ' ORDER BY pj.position)
+                       FROM pipeline_job pj WHERE pj.pipeline = p.pipeline))
+             WHEN p.jobinstance < 0 THEN
+               format('jobinstance must be 0 or more (got %s)', p.jobinstance)
+             WHEN p.params IS NOT NULL AND jsonb_typeof(p.params) <> 'object' THEN
+               'params must be a JSON object of parameter names to values'
+           END AS problem
+    FROM pending p
+    LEFT JOIN pipeline_job first_job ON first_job.pipeline = p.pipeline AND first_job.position = 1
+  ),
+  -- A run of the same instance already in flight, or an earlier request for it in this batch,
+  -- makes a request a duplicate.
+  judged AS (
+    SELECT c.id, c.job,
+           coalesce(c.problem,
+             CASE
+               WHEN live.id IS NOT NULL THEN
+                 format('duplicate: instance %s of pipeline %L is already running (request %s)',
+                        c.jobinstance, c.pipeline, live.id)
+               WHEN row_number() OVER (PARTITION BY c.pipeline, c.jobinstance, c.problem IS NULL
+                                       ORDER BY c.id) > 1 AND c.problem IS NULL THEN
+                 format('duplicate: instance %s of pipeline %L is requested twice; an earlier '
+                        'request runs it', c.jobinstance, c.pipeline)
+             END) AS problem
+    FROM checked c
+    LEFT JOIN LATERAL (
+      SELECT r.id FROM run_request r
+      WHERE r.pipeline = c.pipeline AND r.jobinstance = c.jobinstance AND r.status = 'Accepted'
+      LIMIT 1
+    ) AS live ON c.problem IS NULL
+  ),
+  rejected AS (
+    UPDATE run_request r SET status = 'Rejected', message = j.problem
+    FROM judged j
+    WHERE r.id = j.id AND j.problem IS NOT NULL AND r.status = 'Pending'
+    RETURNING r.id
+  ),
+  accepted AS (
+    UPDATE run_request r SET status = 'Accepted', job = j.job, message = NULL
+    FROM judged j
+    WHERE r.id = j.id AND j.problem IS NULL AND r.status = 'Pending'
+    RETURNING r.id, r.pipeline, r.job, r.jobinstance
+  ),
+  queued AS (
+    INSERT INTO run_state (request_id, pipeline, job, jobinstance, retry, status, readytime)
+    SELECT a.id, a.pipeline, a.job, a.jobinstance, 0, 'Ready', p_now FROM accepted a
+    RETURNING 1
+  )
+  SELECT jsonb_build_object('accepted', (SELECT count(*) FROM queued),
+                            'rejected', (SELECT count(*) FROM rejected))
+  INTO result;
+  RETURN result;
+END $$;
+
+-- Finished attempts: archive each one; then the next job, a retry, or the end of the run.
+-- A failure with no retries left archives the attempt like any other and leaves a Stuck row.
+CREATE OR REPLACE FUNCTION rush_settle_attempts(p_now timestamptz, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  WITH done AS (
+    DELETE FROM run_state s
+    WHERE s.id IN (SELECT f.id FROM run_state f
+                   WHERE f.status IN ('Complete', 'Failed')
+                   ORDER BY f.id LIMIT p_limit FOR UPDATE SKIP LOCKED)
+    RETURNING s.*
+  ),
+  archived AS (
+    INSERT INTO archive (id, request_id, pipeline, job, jobinstance, retry, status, worker,
+                         readytime, starttime, endtime, message, archived)
+    SELECT d.id, d.request_id, d.pipeline, d.job, d.jobinstance, d.retry, d.status, d.worker,
+           d.readytime, d.starttime, d.endtime, d.message, p_now
+    FROM done d
+    RETURNING 1
+  ),
+  outcome AS (
+    SELECT d.*, r.status AS request_status, pj.retry_limit, pj.retry_gap_minutes, nxt.job AS next_job,
+           CASE
+             WHEN r.status IS DISTINCT FROM 'Accepted' THEN 'dropped'
+             WHEN d.status = 'Complete' AND nxt.job IS NOT NULL THEN 'next'
+             WHEN d.status = 'Complete' THEN 'completed'
+             WHEN pj.job IS NULL THEN 'stuck'
+             WHEN d.retry < pj.retry_limit THEN 'retry'
+             ELSE 'stuck'
+           END AS verdict
+    FROM done d
+    LEFT JOIN run_request r ON r.id = d.request_id
+    LEFT JOIN pipeline_job pj ON pj.pipeline = d.pipeline AND pj.job = d.job
+    LEFT JOIN pipeline_job nxt ON nxt.pipeline = d.pipeline AND nxt.position = pj.position + 1
+  ),
+  queued AS (
+    INSERT INTO run_state (request_id, pipeline, job, jobinstance, retry, status, readytime,
+                           endtime, message)
+    SELECT o.request_id, o.pipeline,
+           CASE o.verdict WHEN 'next' THEN o.next_job ELSE o.job END,
+           o.jobinstance,
+           CASE o.verdict WHEN 'next' THEN 0 WHEN 'retry' THEN o.retry + 1 ELSE o.retry END,
+           CASE o.verdict
+             WHEN 'stuck' THEN 'Stuck'
+             WHEN 'retry' THEN
+               CASE WHEN o.endtime + o.retry_gap_minutes * interval '1 minute' <= p_now
+                    THEN 'Ready' ELSE 'Waiting' END
+             ELSE 'Ready'
+           END,
+           CASE o.verdict
+             WHEN 'next' THEN p_now
+             WHEN 'retry' THEN greatest(p_now, o.endtime + o.retry_gap_minutes * interval '1 minute')
+           END,
+           CASE o.verdict WHEN 'stuck' THEN o.endtime END,
+           CASE o.verdict
+             WHEN 'stuck' THEN
+               CASE WHEN o.retry_limit IS NULL
+                 THEN format('job %L is no longer in pipeline %L: %s', o.job, o.pipeline, o.message)
+                 ELSE format('failed %s time(s), no retries left: %s', o.retry + 1, o.message)
+               END
+             WHEN 'retry' THEN format('retry %s after: %s', o.retry + 1, o.message)
+           END
+    FROM outcome o
+    WHERE o.verdict IN ('next', 'retry', 'stuck')
+    RETURNING 1
+  ),
+  ended AS (
+    UPDATE run_request r
+    SET status = CASE o.verdict WHEN 'completed' THEN 'Complete' ELSE 'Stuck' END,
+        message = CASE o.verdict WHEN 'stuck'
+                    THEN format('job %L is Stuck: %s', o.job, o.message) END
+    FROM outcome o
+    WHERE r.id = o.request_id AND o.verdict IN ('completed', 'stuck') AND r.status = 'Accepted'
+    RETURNING 1
+  )
+  SELECT jsonb_build_object(
+           'archived', (SELECT count(*) FROM archived),
+           'next_jobs', (SELECT count(*) FROM outcome WHERE verdict = 'next'),
+           'retries', (SELECT count(*) FROM outcome WHERE verdict = 'retry'),
+           'stuck', (SELECT count(*) FROM outcome WHERE verdict = 'stuck'),
+           'completed', (SELECT count(*) FROM outcome WHERE verdict = 'completed'))
+  INTO result;
+  RETURN result;
+END $$;
+
+-- Running attempts are failed here when their worker went silent or no longer holds them, or
+-- when they overran their timeout by more than the grace the worker has to fail them itself.
+CREATE OR REPLACE FUNCTION rush_fail_abandoned(p_now timestamptz, p_worker_ttl_seconds numeric,
+                                               p_timeout_grace_seconds numeric)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  WITH lost AS (
+    UPDATE worker w SET status = 'Lost'
+    WHERE w.status IN ('Free', 'Busy')
+      AND w.lastseen < p_now - p_worker_ttl_seconds * interval '1 second'
+    RETURNING w.name, w.lastseen
+  ),
+  failed AS (
+    UPDATE run_state s
+    SET status = 'Failed', endtime = p_now,
+        message = CASE
+          WHEN l.name IS NOT NULL THEN
+            format('worker %L was lost: no heartbeat since %s', s.worker, l.lastseen)
+          WHEN h.name IS NULL THEN
+            format('worker %L no longer holds this attempt', s.worker)
+          ELSE
+            format('timed out after %s minute(s), and worker %L did not fail it within %s s',
+                   round(extract(epoch FROM s.deadline - s.starttime) / 60, 3), s.worker,
+                   p_timeout_grace_seconds)
+        END
+    FROM run_state x
+    LEFT JOIN lost l ON l.name = x.worker
+    LEFT JOIN worker h ON h.name = x.worker AND h.run_id = x.id AND h.status = 'Busy'
+    WHERE s.id = x.id AND x.status = 'Running'
+      AND (l.name IS NOT NULL OR h.name IS NULL
+           OR x.deadline + p_timeout_grace_seconds * interval '1 second' < p_now)
+    RETURNING s.id, l.name IS NULL AND h.name IS NOT NULL AS timed_out
+  )
+  SELECT jsonb_build_object('lost_workers', (SELECT count(*) FROM lost),
+                            'timed_out', (SELECT count(*) FROM failed WHERE timed_out))
+  INTO result;
+  RETURN result;
+END $$;
+
+-- Retries whose gap has passed become Ready.
+CREATE OR REPLACE FUNCTION rush_release_retries(p_now timestamptz) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  released integer;
+BEGIN
+  UPDATE run_state s SET status = 'Ready'
+  WHERE s.status = 'Waiting' AND s.readytime <= p_now;
+  GET DIAGNOSTICS released = ROW_COUNT;
+  RETURN jsonb_build_object('released', released);
+END $$;
+
+-- Pairs Ready attempts (oldest first) with Free workers (longest idle first) in one statement.
+-- The trigger on run_state then tells each worker what to run.
+CREATE OR REPLACE FUNCTION rush_assign_ready(p_now timestamptz, p_limit integer) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  WITH ready AS (
+    SELECT a.id, a.pipeline, a.job, row_number() OVER (ORDER BY a.readytime, a.id) AS n
+    FROM (SELECT s.id, s.pipeline, s.job, s.readytime FROM run_state s
+          WHERE s.status = 'Ready'
+          ORDER BY s.readytime, s.id LIMIT p_limit
+          FOR UPDATE SKIP LOCKED) AS a
+  ),
+  free AS (
+    SELECT f.name, row_number() OVER (ORDER BY f.lastseen, f.name) AS n
+    FROM (SELECT w.name, w.lastseen FROM worker w
+          WHERE w.status = 'Free'
+          ORDER BY w.lastseen, w.name LIMIT p_limit
+          FOR UPDATE SKIP LOCKED) AS f
+  ),
+  pairs AS (
+    SELECT r.id, f.name, coalesce(pj.timeout_minutes, 60) AS timeout_minutes
+    FROM ready r
+    JOIN free f ON f.n = r.n
+    LEFT JOIN pipeline_job pj ON pj.pipeline = r.pipeline AND pj.job = r.job
+  ),
+  busy AS (
+    UPDATE worker w SET status = 'Busy', run_id = p.id
+    FROM pairs p WHERE w.name = p.name AND w.status = 'Free'
+    RETURNING w.name
+  ),
+  running AS (
+    UPDATE run_state s
+    SET status = 'Running', worker = p.name, starttime = p_now,
+        deadline = p_now + p.timeout_minutes * interval '1 minute'
+    FROM pairs p WHERE s.id = p.id AND s.status = 'Ready'
+    RETURNING 1
+  )
+  SELECT jsonb_build_object('assigned', count(*)) FROM running INTO result;
+  RETURN result;
+END $$;
+
+CREATE OR REPLACE FUNCTION rush_master_tick(
+  p_master text,
+  p_term bigint,
+  p_now timestamptz DEFAULT now(),
+  p_limit integer DEFAULT 2000,
+  p_worker_ttl_seconds numeric DEFAULT 15,
+  p_timeout_grace_seconds numeric DEFAULT 30
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  done jsonb;
+  next_wake timestamptz;
+BEGIN
+  IF NOT rush_hold_lease(p_master, p_term) THEN
+    RETURN jsonb_build_object('master', false);
+  END IF;
+  PERFORM set_config('rush.master_woken', 'tick', true);
+
+  done := rush_fail_abandoned(p_now, p_worker_ttl_seconds, p_timeout_grace_seconds)
+       || rush_accept_requests(p_now, p_limit)
+       || rush_settle_attempts(p_now, p_limit)
+       || rush_release_retries(p_now)
+       || rush_assign_ready(p_now, p_limit);
+
+  SELECT least(
+           (SELECT min(s.readytime) FROM run_state s WHERE s.status = 'Waiting'),
+           (SELECT min(s.deadline) + p_timeout_grace_seconds * interval '1 second'
+            FROM run_state s WHERE s.status = 'Running'))
+  INTO next_wake;
+
+  RETURN done || jsonb_build_object(
+    'master', true,
+    'more', (done ->> 'accepted')::integer + (done ->> 'rejected')::integer >= p_limit
+            OR (done ->> 'archived')::integer >= p_limit
+            OR (done ->> 'assigned')::integer >= p_limit,
+    'next_wake_at', next_wake,
+    -- Measured on the database's clock, so the worker's clock skew does not matter.
+    'next_wake_in_ms',
+      CASE WHEN next_wake IS NOT NULL
+        THEN round(greatest(0, extract(epoch FROM next_wake - clock_timestamp()) * 1000)) END);
+END $$;
