@@ -1,0 +1,57 @@
+/** What woke an action: every log line of an action says which. */
+export type Wake =
+  | { by: 'notify'; channel: string; payload: string }
+  | { by: 'timer' }
+  | { by: 'sweep' }
+  | { by: 'start' }
+  | { by: 'reconnect' }
+  | { by: 'more' };
+
+/** The fields a log line carries for a wake. */
+export function wakeFields(wake: Wake): Record<string, string> {
+  return wake.by === 'notify'
+    ? { woke: 'notify', channel: wake.channel, payload: wake.payload.slice(0, 200) }
+    : { woke: wake.by };
+}
+
+/**
+ * Runs `work` one pass at a time. Wakes that arrive during a pass are coalesced into exactly
+ * one more pass, which is told the first of them and how many there were; a burst of a
+ * thousand notifications costs two passes, not a thousand.
+ */
+export class Coalescer {
+  private running: Promise<void> | undefined;
+  private queued: Wake[] = [];
+
+  constructor(
+    private readonly work: (wake: Wake, coalesced: number) => Promise<void>,
+    private readonly onError: (error: unknown, wake: Wake) => void,
+  ) {}
+
+  wake(wake: Wake): void {
+    this.queued.push(wake);
+    this.running ??= this.drain();
+  }
+
+  /** Resolves once no pass is running or queued. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const batch = this.queued;
+        this.queued = [];
+        const first = batch[0]!;
+        try {
+          await this.work(first, batch.length - 1);
+        } catch (error) {
+          this.onError(error, first);
+        }
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+}

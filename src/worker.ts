@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, OPTIONS, resolveConfig, type FlagValues } from './config.js';
+import { createLogger } from './logger.js';
+import { WorkerRuntime } from './runtime.js';
+
+function describe(key: keyof typeof OPTIONS, text: string): string {
+  const option = OPTIONS[key];
+  return `${text} (env ${option.env}; default ${option.default})`;
+}
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('Run a Rush worker: it executes jobs, and one worker at a time is the master.')
+    .addOption(new Option('--name <name>', describe('name', 'worker name, unique in the fleet')))
+    .addOption(
+      new Option('--database-url <url>', describe('databaseUrl', 'PostgreSQL connection string')),
+    )
+    .addOption(
+      new Option(
+        '--jobs-dir <dir>',
+        describe('jobsDir', 'directory of job modules, repeatable'),
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .addOption(
+      new Option('--poll-interval <seconds>', describe('pollInterval', 'fallback sweep interval')),
+    )
+    .addOption(new Option('--log-dir <dir>', describe('logDir', 'directory for <name>.log')))
+    .addOption(
+      new Option('--log-level <level>', describe('logLevel', 'fatal|error|warn|info|debug|trace')),
+    )
+    .addOption(
+      new Option(
+        '--no-listen',
+        describe('listen', 'poll only, no LISTEN (PgBouncer transaction mode)'),
+      ),
+    )
+    .addOption(new Option('--no-migrate', describe('migrate', 'do not apply migrations at start')))
+    .addOption(
+      new Option(
+        '--worker-ttl <seconds>',
+        describe('workerTtl', 'silence after which a worker is Lost'),
+      ),
+    )
+    .addOption(
+      new Option('--lease-ttl <seconds>', describe('leaseTtl', 'master lease time to live')),
+    )
+    .addOption(
+      new Option(
+        '--timeout-grace <seconds>',
+        describe('timeoutGrace', 'time past a timeout before the master fails it'),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--shutdown-grace <seconds>',
+        describe('shutdownGrace', 'time a running job gets to finish on SIGTERM'),
+      ),
+    )
+    .addOption(
+      new Option('--pool-size <n>', describe('poolSize', 'database connections for queries')),
+    )
+    .action(async (flags: FlagValues) => {
+      await runWorker(flags);
+    });
+}
+
+async function runWorker(flags: FlagValues): Promise<void> {
+  let config;
+  try {
+    config = resolveConfig(flags, process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`rush worker: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { logger } = createLogger({
+    worker: config.name,
+    logDir: config.logDir,
+    level: config.logLevel,
+  });
+  const runtime = new WorkerRuntime(config, logger);
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals === 1) {
+      runtime.stop(signal).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'stopping failed');
+          process.exit(1);
+        },
+      );
+    } else {
+      logger.warn({ signal }, 'second signal: stopping now');
+      void runtime.forceStop(`${signal}, twice`).finally(() => process.exit(130));
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await runtime.start();
+  } catch (error) {
+    logger.fatal({ err: error }, 'worker could not start');
+    await runtime.stop('start failed').catch(() => {});
+    process.exit(1);
+  }
+}
+
+// Run when executed directly (node dist/worker.js), not when imported by the rush CLI.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  workerCommand()
+    .name('worker.js')
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      process.stderr.write(`rush worker: ${(error as Error).message}\n`);
+      process.exit(1);
+    });
+}
