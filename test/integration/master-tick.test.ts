@@ -1,0 +1,324 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  acquireLease,
+  finishAttempt,
+  heartbeat,
+  registerWorker,
+  type TickSummary,
+} from '../../src/db/queries.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { definePipeline, insertRequest } from '../support/sql.js';
+
+let db: TestDatabase;
+let term: number;
+
+/** One tick, optionally at a steered time (seconds from now). */
+async function tick(
+  options: { inSeconds?: number; workerTtl?: number; grace?: number; asTerm?: number } = {},
+): Promise<TickSummary> {
+  const { rows } = await db.pool.query<{ summary: TickSummary }>(
+    `SELECT rush_master_tick('m', $1, now() + $2 * interval '1 second', 2000, $3, $4) AS summary`,
+    [
+      options.asTerm ?? term,
+      options.inSeconds ?? 0,
+      options.workerTtl ?? 3600,
+      options.grace ?? 30,
+    ],
+  );
+  return rows[0]!.summary;
+}
+
+async function attempts(pool: pg.Pool = db.pool): Promise<Record<string, unknown>[]> {
+  const { rows } = await pool.query<Record<string, unknown>>(
+    `SELECT id, request_id, job, retry, status, worker, message FROM run_state ORDER BY id`,
+  );
+  return rows;
+}
+
+async function request(id: number): Promise<{ status: string; message: string | null }> {
+  const { rows } = await db.pool.query<{ status: string; message: string | null }>(
+    'SELECT status, message FROM run_request WHERE id = $1',
+    [id],
+  );
+  return rows[0]!;
+}
+
+async function runningOn(worker: string): Promise<number> {
+  const { rows } = await db.pool.query<{ id: number }>(
+    `SELECT id FROM run_state WHERE worker = $1 AND status = 'Running'`,
+    [worker],
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]!.id;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await definePipeline(db.pool, 'etl', [
+    { name: 'extract', retry_limit: 1, retry_gap_minutes: 10 },
+    { name: 'transform' },
+    { name: 'load' },
+  ]);
+});
+afterAll(async () => {
+  await db.close();
+});
+
+beforeEach(async () => {
+  await db.pool.query(
+    `TRUNCATE run_state, archive, worker, run_request RESTART IDENTITY;
+     UPDATE master_token SET master = NULL, endtime = '-infinity'`,
+  );
+  term = (await acquireLease(db.pool, 'm', 60))!.term;
+});
+
+describe('requests', () => {
+  it('rejects what cannot run, with a message that says why', async () => {
+    const unknownPipeline = await insertRequest(db.pool, { pipeline: 'nope' });
+    const unknownJob = await insertRequest(db.pool, { pipeline: 'etl', job: 'clean' });
+    const negative = await insertRequest(db.pool, { pipeline: 'etl', jobinstance: -1 });
+    const badParams = await insertRequest(db.pool, { pipeline: 'etl', params: ['a'] });
+    const first = await insertRequest(db.pool, { pipeline: 'etl', jobinstance: 7 });
+    const twin = await insertRequest(db.pool, { pipeline: 'etl', job: 'load', jobinstance: 7 });
+
+    const summary = await tick();
+    expect(summary).toMatchObject({ master: true, accepted: 1, rejected: 5 });
+    expect(await request(unknownPipeline)).toEqual({
+      status: 'Rejected',
+      message: "unknown pipeline 'nope'",
+    });
+    expect(await request(unknownJob)).toEqual({
+      status: 'Rejected',
+      message: "unknown job 'clean' in pipeline 'etl' (its jobs: extract, transform, load)",
+    });
+    expect((await request(negative)).message).toBe('jobinstance must be 0 or more (got -1)');
+    expect((await request(badParams)).message).toMatch(/params must be a JSON object/);
+    expect(await request(first)).toEqual({ status: 'Accepted', message: null });
+    expect((await request(twin)).message).toMatch(
+      /duplicate: instance 7 of pipeline 'etl' is requested twice/,
+    );
+
+    const again = await insertRequest(db.pool, { pipeline: 'etl', jobinstance: 7 });
+    await tick();
+    expect((await request(again)).message).toBe(
+      `duplicate: instance 7 of pipeline 'etl' is already running (request ${first})`,
+    );
+  });
+
+  it('queues the requested job, not always the first', async () => {
+    await insertRequest(db.pool, { pipeline: 'etl', job: 'load' });
+    await tick();
+    expect(await attempts()).toMatchObject([{ job: 'load', status: 'Ready', retry: 0 }]);
+  });
+});
+
+describe('a run through its jobs', () => {
+  it('assigns, archives each finished attempt, starts the next job and completes the request', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    const id = await insertRequest(db.pool, { pipeline: 'etl' });
+    expect(await tick()).toMatchObject({ accepted: 1, assigned: 1 });
+    const { rows: busy } = await db.pool.query(
+      `SELECT status, run_id FROM worker WHERE name = 'w1'`,
+    );
+    const first = await runningOn('w1');
+    expect(busy[0]).toEqual({ status: 'Busy', run_id: first });
+
+    for (const job of ['transform', 'load']) {
+      expect(await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free')).toBe(
+        true,
+      );
+      expect(await tick()).toMatchObject({ archived: 1, next_jobs: 1, assigned: 1 });
+      expect(await attempts()).toMatchObject([{ job, status: 'Running', worker: 'w1' }]);
+    }
+    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
+    expect(await tick()).toMatchObject({ archived: 1, completed: 1 });
+    expect(await request(id)).toMatchObject({ status: 'Complete' });
+    expect(await attempts()).toEqual([]);
+    const { rows: history } = await db.pool.query(
+      'SELECT job, status, worker FROM archive WHERE request_id = $1 ORDER BY id',
+      [id],
+    );
+    expect(history).toEqual([
+      { job: 'extract', status: 'Complete', worker: 'w1' },
+      { job: 'transform', status: 'Complete', worker: 'w1' },
+      { job: 'load', status: 'Complete', worker: 'w1' },
+    ]);
+  });
+
+  it('retries after the gap (a timer the tick asks for), then leaves a Stuck row', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    const id = await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await finishAttempt(db.pool, 'w1', await runningOn('w1'), false, 'disk full', 'Free');
+    const afterFailure = await tick();
+    expect(afterFailure).toMatchObject({ archived: 1, retries: 1, assigned: 0 });
+    // retry_gap_minutes 10: the master is told to come back in about 600 s.
+    expect(afterFailure.next_wake_in_ms).toBeGreaterThan(590_000);
+    expect(afterFailure.next_wake_in_ms).toBeLessThanOrEqual(600_000);
+    expect(await attempts()).toMatchObject([
+      { job: 'extract', retry: 1, status: 'Waiting', message: 'retry 1 after: disk full' },
+    ]);
+
+    expect(await tick({ inSeconds: 599 })).toMatchObject({ released: 0 });
+    expect(await tick({ inSeconds: 601 })).toMatchObject({ released: 1, assigned: 1 });
+    await finishAttempt(db.pool, 'w1', await runningOn('w1'), false, 'disk still full', 'Free');
+    expect(await tick({ inSeconds: 602 })).toMatchObject({ archived: 1, stuck: 1 });
+
+    expect(await attempts()).toMatchObject([
+      {
+        job: 'extract',
+        retry: 1,
+        status: 'Stuck',
+        message: 'failed 2 time(s), no retries left: disk still full',
+      },
+    ]);
+    expect(await request(id)).toEqual({
+      status: 'Stuck',
+      message: "job 'extract' is Stuck: disk still full",
+    });
+    const { rows } = await db.pool.query(`SELECT retry, status, message FROM archive ORDER BY id`);
+    expect(rows).toEqual([
+      { retry: 0, status: 'Failed', message: 'disk full' },
+      { retry: 1, status: 'Failed', message: 'disk still full' },
+    ]);
+  });
+
+  it('does not start the next job of a cancelled request', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    const id = await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await db.pool.query(`UPDATE run_request SET status = 'Cancelled' WHERE id = $1`, [id]);
+    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
+    expect(await tick()).toMatchObject({ archived: 1, next_jobs: 0, assigned: 0 });
+    expect(await attempts()).toEqual([]);
+    expect(await request(id)).toMatchObject({ status: 'Cancelled' });
+  });
+
+  it('pairs many Ready attempts with many Free workers in one tick, one each', async () => {
+    for (const name of ['w1', 'w2', 'w3']) await registerWorker(db.pool, name, 'host', 1);
+    for (let i = 0; i < 5; i++) await insertRequest(db.pool, { pipeline: 'etl' });
+    expect(await tick()).toMatchObject({ accepted: 5, assigned: 3 });
+    const { rows } = await db.pool.query(
+      `SELECT worker, count(*)::int AS n FROM run_state WHERE status = 'Running' GROUP BY worker ORDER BY worker`,
+    );
+    expect(rows).toEqual([
+      { worker: 'w1', n: 1 },
+      { worker: 'w2', n: 1 },
+      { worker: 'w3', n: 1 },
+    ]);
+  });
+});
+
+describe('fencing', () => {
+  it('a tick under a stale term changes nothing', async () => {
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await db.pool.query(`UPDATE master_token SET endtime = now() - interval '1 second'`);
+    const newTerm = (await acquireLease(db.pool, 'other', 60))!.term;
+    expect(newTerm).toBe(term + 1);
+    expect(await tick()).toEqual({ master: false });
+    expect(await tick({ asTerm: newTerm })).toEqual({ master: false }); // right term, wrong name
+    const { rows } = await db.pool.query(`SELECT status FROM run_request`);
+    expect(rows).toEqual([{ status: 'Pending' }]);
+  });
+
+  it('a master whose lease expired stops, even before anyone takes over', async () => {
+    await db.pool.query(`UPDATE master_token SET endtime = now() - interval '1 second'`);
+    expect(await tick()).toEqual({ master: false });
+  });
+
+  it('a late result from a worker that lost its attempt is dropped', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await registerWorker(db.pool, 'w2', 'host', 2);
+    await definePipeline(db.pool, 'fast', [{ name: 'only', retry_limit: 1, retry_gap_minutes: 0 }]);
+    await insertRequest(db.pool, { pipeline: 'fast' });
+    await tick();
+    const { rows } = await db.pool.query<{ id: number; worker: string }>(
+      `SELECT id, worker FROM run_state WHERE status = 'Running'`,
+    );
+    const { id, worker } = rows[0]!;
+    // The master gives up on the worker (lost), and the retry runs elsewhere.
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour' WHERE name = $1`, [
+      worker,
+    ]);
+    await db.pool.query(`UPDATE worker SET lastseen = now() + interval '1 hour' WHERE name <> $1`, [
+      worker,
+    ]);
+    expect(await tick({ workerTtl: 60 })).toMatchObject({
+      lost_workers: 1,
+      archived: 1,
+      assigned: 1,
+    });
+    expect(await finishAttempt(db.pool, worker, id, true, 'late', 'Free')).toBe(false);
+    const { rows: archived } = await db.pool.query<{ status: string; message: string }>(
+      `SELECT status, message FROM archive WHERE id = $1`,
+      [id],
+    );
+    expect(archived[0]?.status).toBe('Failed');
+    expect(archived[0]?.message).toMatch(
+      new RegExp(`^worker '${worker}' was lost: no heartbeat since`),
+    );
+    // The retry went to the other worker.
+    expect(await attempts()).toMatchObject([{ retry: 1, status: 'Running' }]);
+    expect((await attempts())[0]?.worker).not.toBe(worker);
+  });
+});
+
+describe('attempts the master fails itself', () => {
+  it('fails an attempt past its timeout and grace', async () => {
+    await definePipeline(db.pool, 'quick', [{ name: 'only', timeout_minutes: 1 }]);
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await insertRequest(db.pool, { pipeline: 'quick' });
+    const first = await tick({ grace: 30 });
+    expect(first.next_wake_in_ms).toBeGreaterThan(85_000); // 60 s timeout + 30 s grace
+    expect(await tick({ inSeconds: 80, grace: 30 })).toMatchObject({ timed_out: 0 });
+    expect(await tick({ inSeconds: 95, grace: 30 })).toMatchObject({
+      timed_out: 1,
+      archived: 1,
+      stuck: 1,
+    });
+    const { rows } = await db.pool.query<{ message: string }>(`SELECT message FROM archive`);
+    expect(rows[0]?.message).toBe(
+      "timed out after 1.000 minute(s), and worker 'w1' did not fail it within 30 s",
+    );
+  });
+
+  it('fails an attempt whose worker restarted, at once', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await registerWorker(db.pool, 'w1', 'host', 2);
+    expect(await attempts()).toMatchObject([
+      { status: 'Failed', message: "worker 'w1' restarted while running this attempt" },
+    ]);
+    expect(await tick()).toMatchObject({ retries: 1 });
+  });
+
+  it('a Lost worker that comes back is Free again and gets new work', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
+    expect(await tick({ workerTtl: 60 })).toMatchObject({ lost_workers: 1 });
+    const beat = await heartbeat(db.pool, 'w1');
+    expect(beat).toMatchObject({ status: 'Free', attempt: null });
+  });
+});
+
+describe('going Offline', () => {
+  it('hands back an attempt assigned but never started, without spending a retry', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await db.pool.query(`SELECT rush_worker_offline('w1')`);
+    expect(await attempts()).toMatchObject([{ status: 'Ready', worker: null, retry: 0 }]);
+    const { rows } = await db.pool.query(`SELECT status, run_id FROM worker`);
+    expect(rows).toEqual([{ status: 'Offline', run_id: null }]);
+  });
+
+  it('a worker finishing while stopping goes Offline in the same transaction', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Offline');
+    expect(await tick()).toMatchObject({ next_jobs: 1, assigned: 0 });
+  });
+});
