@@ -1,0 +1,121 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
+import { now, readMarks, RequestClient } from '../lib/requests.js';
+import { summarize, type Summary } from '../lib/stats.js';
+
+export const benchJobsDir = fileURLToPath(new URL('../jobs/', import.meta.url));
+
+export interface Mode {
+  name: 'notify' | 'poll';
+  args: string[];
+}
+
+async function definePipeline(url: string, name: string, jobs: number, out: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const definition = {
+      jobs: Array.from({ length: jobs }, (_, i) => ({
+        name: `step${i + 1}`,
+        class_name: 'mark.Mark',
+      })),
+    };
+    await client.query('INSERT INTO pipeline (name, definition) VALUES ($1, $2)', [
+      name,
+      definition,
+    ]);
+    await client.query(
+      `INSERT INTO job_parameter (pipeline, job, key, value)
+       SELECT $1, 'step' || i, 'out', $2 FROM generate_series(1, $3) AS i`,
+      [name, out, jobs],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/** One idle worker (the master too); requests one at a time; insert → run() start. */
+export async function wake(url: string, mode: Mode, samples: number): Promise<Summary> {
+  const out = join(mkdtempSync(join(tmpdir(), 'rush-bench-')), 'marks.jsonl');
+  const pipeline = `wake_${mode.name}`;
+  await definePipeline(url, pipeline, 1, out);
+  const worker = startWorker({
+    name: `bench-wake-${mode.name}`,
+    databaseUrl: url,
+    args: ['--jobs-dir', benchJobsDir, '--log-level', 'info', ...mode.args],
+  });
+  await worker.waitForLog((l) => l.msg === 'became master', 30_000);
+  const client = new RequestClient(url);
+  await client.open();
+  const inserted = new Map<number, number>();
+  try {
+    for (let i = 0; i < samples; i++) {
+      const t0 = now();
+      const id = await client.insert(pipeline);
+      inserted.set(id, t0);
+      await client.untilEnded(id);
+    }
+  } finally {
+    await client.close();
+    await stopAllWorkers();
+  }
+  const marks = readMarks(out);
+  const rows = await queryRows<{ id: string; jobinstance: number }>(
+    url,
+    `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
+    [pipeline],
+  );
+  const t0ByInstance = new Map(rows.map((r) => [r.jobinstance, inserted.get(Number(r.id))!]));
+  return summarize(marks.map((m) => m.start - t0ByInstance.get(m.jobinstance)!));
+}
+
+export interface Handoff extends Summary {
+  perStep: number;
+}
+
+/** A pipeline of no-op jobs: end of job k → start of job k+1, and the time per step. */
+export async function handoff(url: string, mode: Mode, jobs: number): Promise<Handoff> {
+  const out = join(mkdtempSync(join(tmpdir(), 'rush-bench-')), 'marks.jsonl');
+  const pipeline = `chain_${mode.name}`;
+  await definePipeline(url, pipeline, jobs, out);
+  const worker = startWorker({
+    name: `bench-chain-${mode.name}`,
+    databaseUrl: url,
+    args: ['--jobs-dir', benchJobsDir, '--log-level', 'info', ...mode.args],
+  });
+  await worker.waitForLog((l) => l.msg === 'became master', 30_000);
+  const client = new RequestClient(url);
+  await client.open();
+  try {
+    await client.untilEnded(await client.insert(pipeline), 60 * 60_000);
+  } finally {
+    await client.close();
+    await stopAllWorkers();
+  }
+  const marks = readMarks(out).sort((a, b) => a.start - b.start);
+  const gaps = marks.slice(1).map((m, i) => m.start - marks[i]!.end);
+  const first = marks[0]!;
+  const last = marks[marks.length - 1]!;
+  return {
+    ...summarize(gaps),
+    perStep: Math.round(((last.start - first.start) / (marks.length - 1)) * 100) / 100,
+  };
+}
+
+async function queryRows<T extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
