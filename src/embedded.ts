@@ -84,9 +84,15 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await server.start();
   } catch (error) {
     await server.stop().catch(() => undefined);
+    const reason =
+      error instanceof Error && error.message ? error.message.split('\n')[0] : 'it exited';
+    const hint =
+      process.getuid?.() === 0
+        ? ' (as root it runs as the "postgres" user, which must be able to enter every directory above the data)'
+        : '';
     throw new Error(
-      `embedded PostgreSQL did not start (port ${port}, data ${options.dataDir}); its last output:\n` +
-        output.join(''),
+      `embedded PostgreSQL did not start (port ${port}, data ${options.dataDir})${hint}: ${reason}\n` +
+        `its last output:\n${output.join('')}`,
       { cause: error },
     );
   }

@@ -1,11 +1,15 @@
 -- Pipeline definitions: checked by the database itself, so that any SQL client gets the same
 -- clear refusal, and read back through one view that holds every default.
 
-CREATE OR REPLACE FUNCTION rush_definition_error(p_pipeline text, p_field text, p_problem text)
+-- The message names the field for people (jobs[1] (load).retry_limit); DETAIL holds its plain
+-- path (jobs[1].retry_limit) for tools that point at the line of a file.
+CREATE OR REPLACE FUNCTION rush_definition_error(p_pipeline text, p_field text, p_problem text,
+                                                 p_path text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'pipeline %: % %', quote_literal(coalesce(p_pipeline, '')), p_field, p_problem
     USING ERRCODE = 'check_violation',
+          DETAIL = coalesce(p_path, p_field),
           HINT = 'A definition is {"jobs":[{"name","class_name","timeout_minutes",'
                  '"retry_gap_minutes","retry_limit"}]}; only name and class_name are required.';
 END $$;
@@ -19,6 +23,7 @@ DECLARE
   position integer := 0;
   field text;
   prefix text;
+  path text;
   names text[] := '{}';
   value jsonb;
 BEGIN
@@ -43,6 +48,7 @@ BEGIN
 
   FOR job IN SELECT j FROM jsonb_array_elements(p_definition -> 'jobs') AS j LOOP
     prefix := format('jobs[%s]', position);
+    path := prefix;
     position := position + 1;
     IF jsonb_typeof(job) <> 'object' THEN
       PERFORM rush_definition_error(p_pipeline, prefix, 'must be an object');
@@ -68,19 +74,22 @@ BEGIN
     value := job -> 'class_name';
     IF jsonb_typeof(value) IS DISTINCT FROM 'string' OR btrim(value #>> '{}') = '' THEN
       PERFORM rush_definition_error(p_pipeline, prefix || '.class_name',
-        'must be a non-empty string such as "jobs.dummy_job.DummyJob"');
+        'must be a non-empty string such as "jobs.dummy_job.DummyJob"',
+        path || '.class_name');
     END IF;
 
     value := job -> 'timeout_minutes';
     IF value IS NOT NULL AND (jsonb_typeof(value) <> 'number' OR value::numeric <= 0) THEN
       PERFORM rush_definition_error(p_pipeline, prefix || '.timeout_minutes',
-        format('must be a number > 0 (got %s)', value));
+        format('must be a number > 0 (got %s)', value),
+        path || '.timeout_minutes');
     END IF;
 
     value := job -> 'retry_gap_minutes';
     IF value IS NOT NULL AND (jsonb_typeof(value) <> 'number' OR value::numeric < 0) THEN
       PERFORM rush_definition_error(p_pipeline, prefix || '.retry_gap_minutes',
-        format('must be a number >= 0 (got %s)', value));
+        format('must be a number >= 0 (got %s)', value),
+        path || '.retry_gap_minutes');
     END IF;
 
     value := job -> 'retry_limit';
@@ -88,7 +97,8 @@ BEGIN
                               OR value::numeric <> trunc(value::numeric)
                               OR value::numeric > 1000000) THEN
       PERFORM rush_definition_error(p_pipeline, prefix || '.retry_limit',
-        format('must be a whole number >= 0 (got %s)', value));
+        format('must be a whole number >= 0 (got %s)', value),
+        path || '.retry_limit');
     END IF;
   END LOOP;
 END $$;
