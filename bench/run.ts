@@ -11,7 +11,13 @@ import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import type { Summary } from './lib/stats.js';
 
-const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean', default: false } } });
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    // For development: `--notify-only` skips the (slow) polling mode; its table shows "-".
+    'notify-only': { type: 'boolean', default: false },
+  },
+});
 const smoke = flags.smoke;
 
 // Polling is slow by nature (seconds a sample): it gets fewer samples. The smoke run only
@@ -23,7 +29,7 @@ const plan = smoke
 const modes: Mode[] = [
   { name: 'notify', args: [] },
   { name: 'poll', args: ['--no-listen', '--poll-interval', plan.pollInterval] },
-];
+].filter((mode) => mode.name === 'notify' || !flags['notify-only']) as Mode[];
 
 function commit(): string {
   try {
@@ -33,9 +39,10 @@ function commit(): string {
   }
 }
 
-function row(label: string, notify: number, poll: number, unit = 'ms'): string {
-  const ratio = notify > 0 ? `${(poll / notify).toFixed(0)}x` : '-';
-  return `| ${label.padEnd(22)} | ${`${notify} ${unit}`.padStart(12)} | ${`${poll} ${unit}`.padStart(12)} | ${ratio.padStart(13)} |`;
+function row(label: string, notify: number, poll: number | undefined, unit = 'ms'): string {
+  const ratio = poll !== undefined && notify > 0 ? `${(poll / notify).toFixed(0)}x` : '-';
+  const polled = poll === undefined ? "-" : `${poll} ${unit}`;
+  return `| ${label.padEnd(22)} | ${`${notify} ${unit}`.padStart(12)} | ${polled.padStart(12)} | ${ratio.padStart(13)} |`;
 }
 
 async function main(): Promise<void> {
@@ -62,18 +69,19 @@ async function main(): Promise<void> {
     '',
     '| measure                |       notify |         poll | poll / notify |',
     '|------------------------|--------------|--------------|---------------|',
-    row('wake p50', w.notify!.p50, w.poll!.p50),
-    row('wake p90', w.notify!.p90, w.poll!.p90),
-    row('wake p99', w.notify!.p99, w.poll!.p99),
-    row('handoff p50', h.notify!.p50, h.poll!.p50),
-    row('handoff p99', h.notify!.p99, h.poll!.p99),
-    row('time per step', h.notify!.perStep, h.poll!.perStep),
+    row('wake p50', w.notify!.p50, w.poll?.p50),
+    row('wake p90', w.notify!.p90, w.poll?.p90),
+    row('wake p99', w.notify!.p99, w.poll?.p99),
+    row('handoff p50', h.notify!.p50, h.poll?.p50),
+    row('handoff p99', h.notify!.p99, h.poll?.p99),
+    row('time per step', h.notify!.perStep, h.poll?.perStep),
     '',
-    `poll interval ${plan.pollInterval} s; samples: wake ${w.notify!.n}/${w.poll!.n}, handoff ${h.notify!.n}/${h.poll!.n}; ` +
+    `poll interval ${plan.pollInterval} s; samples: wake ${w.notify!.n}/${w.poll?.n ?? 0}, ` +
+      `handoff ${h.notify!.n}/${h.poll?.n ?? 0}; ` +
       `${Math.round((Date.now() - started) / 1000)} s in all`,
   ].join('\n');
   console.log(table);
-  if (!smoke) {
+  if (!smoke && !flags['notify-only']) {
     mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = new URL(`./results/${stamp}-${commit()}.json`, import.meta.url);

@@ -5,13 +5,20 @@ export type Wake =
   | { by: 'sweep' }
   | { by: 'start' }
   | { by: 'reconnect' }
-  | { by: 'more' };
+  | { by: 'more' }
+  /** Taken by the worker itself as it finished the attempt before. */
+  | { by: 'handoff'; after: number };
 
 /** The fields a log line carries for a wake. */
 export function wakeFields(wake: Wake): Record<string, string> {
-  return wake.by === 'notify'
-    ? { woke: 'notify', channel: wake.channel, payload: wake.payload.slice(0, 200) }
-    : { woke: wake.by };
+  switch (wake.by) {
+    case 'notify':
+      return { woke: 'notify', channel: wake.channel, payload: wake.payload.slice(0, 200) };
+    case 'handoff':
+      return { woke: 'handoff', after: String(wake.after) };
+    default:
+      return { woke: wake.by };
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 -- The scripts in triggers/ are replaceable code: each migrate that finds them changed drops every
--- rush_* function (and with them the triggers that call them) and the pipeline_job view, then
--- creates them all again, in one transaction. So a script may change a function's signature or
--- a view's columns freely, and nothing stale survives an upgrade.
+-- rush_* function (and with them the triggers that call them), then creates them all again, in
+-- one transaction. So a script may change a function's signature freely, and nothing stale
+-- survives an upgrade.
 DO $$
 DECLARE
   fn regprocedure;
@@ -14,5 +14,3 @@ BEGIN
     EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', fn);
   END LOOP;
 END $$;
-
-DROP VIEW IF EXISTS pipeline_job CASCADE;

@@ -115,15 +115,38 @@ CREATE OR REPLACE TRIGGER pipeline_check_definition
   BEFORE INSERT OR UPDATE ON pipeline
   FOR EACH ROW EXECUTE FUNCTION rush_pipeline_before_write();
 
--- Every job of every pipeline with its defaults applied: the one place that knows them.
-CREATE OR REPLACE VIEW pipeline_job AS
-SELECT p.name AS pipeline,
-       j.position::integer AS position,
-       j.value ->> 'name' AS job,
-       j.value ->> 'class_name' AS class_name,
-       coalesce((j.value ->> 'timeout_minutes')::numeric, 60) AS timeout_minutes,
-       coalesce((j.value ->> 'retry_gap_minutes')::numeric, 1) AS retry_gap_minutes,
-       coalesce((j.value ->> 'retry_limit')::integer, 0) AS retry_limit,
-       j.position = jsonb_array_length(p.definition -> 'jobs') AS is_last
-FROM pipeline p
-CROSS JOIN LATERAL jsonb_array_elements(p.definition -> 'jobs') WITH ORDINALITY AS j(value, position);
+-- Every job of every pipeline with its defaults applied, kept in the pipeline_job table: the one
+-- place that knows the defaults.
+CREATE OR REPLACE FUNCTION rush_refresh_pipeline_jobs(p_pipeline text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM pipeline_job pj WHERE p_pipeline IS NULL OR pj.pipeline = p_pipeline;
+  INSERT INTO pipeline_job (pipeline, position, job, class_name, timeout_minutes,
+                            retry_gap_minutes, retry_limit, is_last)
+  SELECT p.name, j.position::integer, j.value ->> 'name', j.value ->> 'class_name',
+         coalesce((j.value ->> 'timeout_minutes')::numeric, 60),
+         coalesce((j.value ->> 'retry_gap_minutes')::numeric, 1),
+         coalesce((j.value ->> 'retry_limit')::integer, 0),
+         j.position = jsonb_array_length(p.definition -> 'jobs')
+  FROM pipeline p
+  CROSS JOIN LATERAL jsonb_array_elements(p.definition -> 'jobs') WITH ORDINALITY AS j(value, position)
+  WHERE p_pipeline IS NULL OR p.name = p_pipeline;
+END $$;
+
+CREATE OR REPLACE FUNCTION rush_pipeline_after_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND OLD.name <> NEW.name THEN
+    PERFORM rush_refresh_pipeline_jobs(OLD.name);
+  END IF;
+  PERFORM rush_refresh_pipeline_jobs(NEW.name);
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER pipeline_refresh_jobs
+  AFTER INSERT OR UPDATE ON pipeline
+  FOR EACH ROW EXECUTE FUNCTION rush_pipeline_after_write();
+
+-- Applied with every change of these scripts: the table matches the definitions whatever the
+-- defaults were before.
+SELECT rush_refresh_pipeline_jobs(NULL);

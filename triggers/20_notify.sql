@@ -98,7 +98,8 @@ DECLARE
   payload text;
 BEGIN
   FOREACH attempt IN ARRAY p_changed LOOP
-    IF attempt.status = 'Running' AND attempt.worker IS NOT NULL THEN
+    IF attempt.status = 'Running' AND attempt.worker IS NOT NULL
+       AND attempt.worker IS DISTINCT FROM current_setting('rush.claimer', true) THEN
       payload := rush_attempt_payload(attempt)::text;
       IF octet_length(payload) > 7900 THEN
         payload := jsonb_build_object('id', attempt.id)::text;

@@ -54,30 +54,76 @@ LANGUAGE sql STABLE AS $$
   WHERE s.id = p_attempt AND s.worker = p_worker AND s.status = 'Running'
 $$;
 
--- Records an attempt's outcome and frees the worker (or takes it Offline when it is stopping,
--- so that nothing new is assigned to it in between), in one transaction. The attempt changes
--- only while it is still Running on this worker: a late result after a timeout, a loss or a
--- restart changes nothing. Returns whether the result was taken.
+-- Records an attempt's outcome, settles it (archive; next job, retry or end of run) and lets the
+-- worker take the oldest Ready attempt at once, all in one transaction: the handoff from one job
+-- to the next costs one round trip and no notification. With nothing Ready (or when stopping,
+-- p_then = 'Offline') the worker becomes Free (Offline) instead.
+--
+-- The attempt changes only while it is still Running on this worker: a late result after a
+-- timeout, a loss or a restart changes nothing. Returns {taken, next}: whether the result was
+-- taken, and the payload of the attempt the worker now holds, if any.
 CREATE OR REPLACE FUNCTION rush_finish_attempt(p_worker text, p_attempt bigint, p_ok boolean,
                                                p_message text, p_then text DEFAULT 'Free')
-RETURNS boolean
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   taken boolean;
+  settled jsonb := '{}';
+  candidate bigint;
+  claimed run_state;
 BEGIN
   IF p_then NOT IN ('Free', 'Offline') THEN
     RAISE EXCEPTION 'rush_finish_attempt: p_then must be Free or Offline (got %)', p_then;
   END IF;
+  -- This function decides whom to wake; the triggers stay quiet, and do not tell this worker
+  -- about the attempt it takes itself.
+  PERFORM set_config('rush.master_woken', 'finish', true);
+  PERFORM set_config('rush.claimer', p_worker, true);
+
   UPDATE run_state s
   SET status = CASE WHEN p_ok THEN 'Complete' ELSE 'Failed' END,
       endtime = now(),
       message = p_message
   WHERE s.id = p_attempt AND s.worker = p_worker AND s.status = 'Running';
   taken := FOUND;
+  IF taken THEN
+    settled := rush_settle(ARRAY[p_attempt], now());
+  END IF;
 
-  UPDATE worker w SET status = p_then, run_id = NULL, lastseen = now()
-  WHERE w.name = p_worker AND w.run_id = p_attempt AND w.status = 'Busy';
-  RETURN taken;
+  IF p_then = 'Free' THEN
+    SELECT s.id INTO candidate FROM run_state s
+    WHERE s.status = 'Ready'
+    ORDER BY s.readytime, s.id LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF candidate IS NOT NULL THEN
+      UPDATE worker w SET run_id = candidate, lastseen = now()
+      WHERE w.name = p_worker AND w.run_id = p_attempt AND w.status = 'Busy';
+      IF FOUND THEN
+        UPDATE run_state s
+        SET status = 'Running', worker = p_worker, starttime = now(),
+            deadline = now() + coalesce(pj.timeout_minutes, 60) * interval '1 minute'
+        FROM run_state x
+        LEFT JOIN pipeline_job pj ON pj.pipeline = x.pipeline AND pj.job = x.job
+        WHERE s.id = candidate AND x.id = candidate
+        RETURNING s.* INTO claimed;
+      END IF;
+    END IF;
+  END IF;
+
+  IF claimed.id IS NULL THEN
+    UPDATE worker w SET status = p_then, run_id = NULL, lastseen = now()
+    WHERE w.name = p_worker AND w.run_id = p_attempt AND w.status = 'Busy';
+  END IF;
+
+  -- The master is needed for a retry's timer, or for Ready work this worker did not take.
+  IF coalesce((settled ->> 'waiting')::integer, 0) > 0
+     OR (claimed.id IS NULL AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')) THEN
+    PERFORM pg_notify('rush_master', 'finished');
+  END IF;
+
+  RETURN jsonb_build_object(
+    'taken', taken,
+    'next', CASE WHEN claimed.id IS NOT NULL THEN rush_attempt_payload(claimed) END);
 END $$;
 
 -- Leaves cleanly, when no job of this worker is running. An attempt assigned in the meantime

@@ -89,6 +89,13 @@ export async function attemptForWorker(
   return rows[0]?.payload ?? null;
 }
 
+export interface FinishResult {
+  /** False when the attempt was no longer this worker's: the result was dropped. */
+  taken: boolean;
+  /** The attempt the worker took next in the same transaction, if any was Ready. */
+  next: AttemptPayload | null;
+}
+
 export async function finishAttempt(
   db: Pool,
   worker: string,
@@ -96,13 +103,13 @@ export async function finishAttempt(
   ok: boolean,
   message: string | null,
   then: 'Free' | 'Offline',
-): Promise<boolean> {
-  const { rows } = await db.query<{ taken: boolean }>({
+): Promise<FinishResult> {
+  const { rows } = await db.query<{ result: FinishResult }>({
     name: 'rush_finish_attempt',
-    text: 'SELECT rush_finish_attempt($1, $2, $3, $4, $5) AS taken',
+    text: 'SELECT rush_finish_attempt($1, $2, $3, $4, $5) AS result',
     values: [worker, attempt, ok, message, then],
   });
-  return rows[0]?.taken ?? false;
+  return rows[0]?.result ?? { taken: false, next: null };
 }
 
 export async function workerOffline(db: Pool, worker: string): Promise<void> {

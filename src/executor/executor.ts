@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
-import { finishAttempt, type AttemptPayload } from '../db/queries.js';
+import { finishAttempt, type AttemptPayload, type FinishResult } from '../db/queries.js';
 import type { JobContext } from '../job.js';
 import { redactParams } from '../logger.js';
 import { wakeFields, type Wake } from '../wake.js';
@@ -196,11 +196,19 @@ export class Executor {
     }
 
     const then = this.accepting ? 'Free' : 'Offline';
-    const taken = await this.record(attempt.id, ok, message, then, logger);
+    const { taken, next } = await this.record(attempt.id, ok, message, then, logger);
     logger.info(
-      { ok, taken, ms: Math.round(performance.now() - started), message, then },
+      {
+        ok,
+        taken,
+        ms: Math.round(performance.now() - started),
+        message,
+        then: next ? next.id : then,
+      },
       taken ? 'attempt finished' : 'attempt finished, but it was no longer ours: result dropped',
     );
+    // The next attempt was taken in the same transaction: run it as soon as this one is done.
+    if (next) this.queued = { attempt: next, wake: { by: 'handoff', after: attempt.id } };
   }
 
   /** The outcome must reach the database: retried until it does, unless forced to stop. */
@@ -210,7 +218,7 @@ export class Executor {
     message: string | null,
     then: 'Free' | 'Offline',
     logger: Logger,
-  ): Promise<boolean> {
+  ): Promise<FinishResult> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await finishAttempt(this.deps.db, this.deps.worker, id, ok, message, then);

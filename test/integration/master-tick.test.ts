@@ -114,7 +114,7 @@ describe('requests', () => {
 });
 
 describe('a run through its jobs', () => {
-  it('assigns, archives each finished attempt, starts the next job and completes the request', async () => {
+  it('assigns; a worker finishing settles its attempt and takes the next job itself', async () => {
     await registerWorker(db.pool, 'w1', 'host', 1);
     const id = await insertRequest(db.pool, { pipeline: 'etl' });
     expect(await tick()).toMatchObject({ accepted: 1, assigned: 1 });
@@ -125,16 +125,26 @@ describe('a run through its jobs', () => {
     expect(busy[0]).toEqual({ status: 'Busy', run_id: first });
 
     for (const job of ['transform', 'load']) {
-      expect(await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free')).toBe(
+      const finished = await finishAttempt(
+        db.pool,
+        'w1',
+        await runningOn('w1'),
         true,
+        null,
+        'Free',
       );
-      expect(await tick()).toMatchObject({ archived: 1, next_jobs: 1, assigned: 1 });
+      expect(finished.taken).toBe(true);
+      expect(finished.next).toMatchObject({ job, pipeline: 'etl', retry: 0 });
       expect(await attempts()).toMatchObject([{ job, status: 'Running', worker: 'w1' }]);
+      const { rows } = await db.pool.query(`SELECT status, run_id FROM worker WHERE name = 'w1'`);
+      expect(rows[0]).toEqual({ status: 'Busy', run_id: finished.next!.id });
     }
-    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
-    expect(await tick()).toMatchObject({ archived: 1, completed: 1 });
+    const last = await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
+    expect(last).toEqual({ taken: true, next: null });
     expect(await request(id)).toMatchObject({ status: 'Complete' });
     expect(await attempts()).toEqual([]);
+    // The master had nothing left to do.
+    expect(await tick()).toMatchObject({ archived: 0, assigned: 0 });
     const { rows: history } = await db.pool.query(
       'SELECT job, status, worker FROM archive WHERE request_id = $1 ORDER BY id',
       [id],
@@ -144,26 +154,50 @@ describe('a run through its jobs', () => {
       { job: 'transform', status: 'Complete', worker: 'w1' },
       { job: 'load', status: 'Complete', worker: 'w1' },
     ]);
+    const { rows: worker } = await db.pool.query(`SELECT status, run_id FROM worker`);
+    expect(worker).toEqual([{ status: 'Free', run_id: null }]);
+  });
+
+  it('takes the oldest Ready attempt, not its own next job, when others waited longer', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    const a = await insertRequest(db.pool, { pipeline: 'etl' });
+    const b = await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick(); // a's extract runs on w1, b's waits Ready
+    const finished = await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
+    expect(finished.next).toMatchObject({ job: 'extract', jobinstance: 2 });
+    const { rows } = await db.pool.query(
+      `SELECT request_id, job, status FROM run_state ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { request_id: b, job: 'extract', status: 'Running' },
+      { request_id: a, job: 'transform', status: 'Ready' },
+    ]);
   });
 
   it('retries after the gap (a timer the tick asks for), then leaves a Stuck row', async () => {
     await registerWorker(db.pool, 'w1', 'host', 1);
     const id = await insertRequest(db.pool, { pipeline: 'etl' });
     await tick();
-    await finishAttempt(db.pool, 'w1', await runningOn('w1'), false, 'disk full', 'Free');
-    const afterFailure = await tick();
-    expect(afterFailure).toMatchObject({ archived: 1, retries: 1, assigned: 0 });
-    // retry_gap_minutes 10: the master is told to come back in about 600 s.
-    expect(afterFailure.next_wake_in_ms).toBeGreaterThan(590_000);
-    expect(afterFailure.next_wake_in_ms).toBeLessThanOrEqual(600_000);
+    const failed = await finishAttempt(
+      db.pool,
+      'w1',
+      await runningOn('w1'),
+      false,
+      'disk full',
+      'Free',
+    );
+    expect(failed).toEqual({ taken: true, next: null });
     expect(await attempts()).toMatchObject([
       { job: 'extract', retry: 1, status: 'Waiting', message: 'retry 1 after: disk full' },
     ]);
+    // retry_gap_minutes 10: the master is told to come back in about 600 s.
+    const afterFailure = await tick();
+    expect(afterFailure.next_wake_in_ms).toBeGreaterThan(590_000);
+    expect(afterFailure.next_wake_in_ms).toBeLessThanOrEqual(600_000);
 
     expect(await tick({ inSeconds: 599 })).toMatchObject({ released: 0 });
     expect(await tick({ inSeconds: 601 })).toMatchObject({ released: 1, assigned: 1 });
     await finishAttempt(db.pool, 'w1', await runningOn('w1'), false, 'disk still full', 'Free');
-    expect(await tick({ inSeconds: 602 })).toMatchObject({ archived: 1, stuck: 1 });
 
     expect(await attempts()).toMatchObject([
       {
@@ -189,10 +223,20 @@ describe('a run through its jobs', () => {
     const id = await insertRequest(db.pool, { pipeline: 'etl' });
     await tick();
     await db.pool.query(`UPDATE run_request SET status = 'Cancelled' WHERE id = $1`, [id]);
-    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
-    expect(await tick()).toMatchObject({ archived: 1, next_jobs: 0, assigned: 0 });
+    const finished = await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Free');
+    expect(finished).toEqual({ taken: true, next: null });
     expect(await attempts()).toEqual([]);
     expect(await request(id)).toMatchObject({ status: 'Cancelled' });
+    const { rows } = await db.pool.query(`SELECT job, status FROM archive`);
+    expect(rows).toEqual([{ job: 'extract', status: 'Complete' }]);
+  });
+
+  it('the master settles attempts finished outside a worker (by hand, or failed by itself)', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick();
+    await db.pool.query(`UPDATE run_state SET status = 'Complete', endtime = now()`);
+    expect(await tick()).toMatchObject({ archived: 1, next_jobs: 1 });
   });
 
   it('pairs many Ready attempts with many Free workers in one tick, one each', async () => {
@@ -249,7 +293,10 @@ describe('fencing', () => {
       archived: 1,
       assigned: 1,
     });
-    expect(await finishAttempt(db.pool, worker, id, true, 'late', 'Free')).toBe(false);
+    expect(await finishAttempt(db.pool, worker, id, true, 'late', 'Free')).toEqual({
+      taken: false,
+      next: null,
+    });
     const { rows: archived } = await db.pool.query<{ status: string; message: string }>(
       `SELECT status, message FROM archive WHERE id = $1`,
       [id],
@@ -318,7 +365,18 @@ describe('going Offline', () => {
     await registerWorker(db.pool, 'w1', 'host', 1);
     await insertRequest(db.pool, { pipeline: 'etl' });
     await tick();
-    await finishAttempt(db.pool, 'w1', await runningOn('w1'), true, null, 'Offline');
-    expect(await tick()).toMatchObject({ next_jobs: 1, assigned: 0 });
+    const finished = await finishAttempt(
+      db.pool,
+      'w1',
+      await runningOn('w1'),
+      true,
+      null,
+      'Offline',
+    );
+    expect(finished).toEqual({ taken: true, next: null });
+    expect(await attempts()).toMatchObject([{ job: 'transform', status: 'Ready' }]);
+    const { rows } = await db.pool.query(`SELECT status, run_id FROM worker`);
+    expect(rows).toEqual([{ status: 'Offline', run_id: null }]);
+    expect(await tick()).toMatchObject({ assigned: 0 });
   });
 });

@@ -18,7 +18,11 @@ describe('migrate', () => {
     const { rows } = await db.pool.query<{ name: string }>(
       `SELECT name FROM migrations ORDER BY id`,
     );
-    expect(rows.map((r) => r.name)).toEqual(['create-migrations-table', 'tables']);
+    expect(rows.map((r) => r.name)).toEqual([
+      'create-migrations-table',
+      'tables',
+      'pipeline_job_table',
+    ]);
     const { rows: meta } = await db.pool.query(
       `SELECT value FROM rush_meta WHERE key = 'triggers_hash'`,
     );
@@ -29,6 +33,7 @@ describe('migrate', () => {
     expect(triggers.map((t) => t.tgname)).toEqual([
       'master_token_released',
       'pipeline_check_definition',
+      'pipeline_refresh_jobs',
       'run_request_defaults',
       'run_request_status_changed',
       'run_request_touched',

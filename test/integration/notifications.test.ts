@@ -110,12 +110,24 @@ describe('what each change notifies', () => {
     await listener.close();
   });
 
-  it('a finished attempt wakes the master once, though it also frees the worker', async () => {
+  it('a finished attempt whose worker takes the next job wakes nobody', async () => {
     await registerWorker(db.pool, 'w1', 'h', 1);
     await insertRequest(db.pool, { pipeline: 'etl' });
     await masterTick(db.pool, 'm', term, tickOptions);
-    const listener = await collectNotifications(db.url, ['rush_master', 'rush_run_request']);
-    await finishAttempt(db.pool, 'w1', 1, true, null, 'Free');
+    const listener = await collectNotifications(db.url, ['rush_master', await channelOf('w1')]);
+    const finished = await finishAttempt(db.pool, 'w1', 1, true, null, 'Free');
+    expect(finished.next?.job).toBe('load');
+    await listener.settle();
+    expect(listener.received).toEqual([]);
+    await listener.close();
+  });
+
+  it('a finish that leaves Ready work untaken, or a retry to time, wakes the master once', async () => {
+    await registerWorker(db.pool, 'w1', 'h', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await masterTick(db.pool, 'm', term, tickOptions);
+    const listener = await collectNotifications(db.url, ['rush_master']);
+    await finishAttempt(db.pool, 'w1', 1, true, null, 'Offline'); // stopping: takes nothing
     await listener.settle();
     expect(listener.received).toEqual([{ channel: 'rush_master', payload: 'finished' }]);
     await listener.close();

@@ -1,0 +1,88 @@
+-- Settling finished attempts: archive each one; then the next job, a retry, or the end of the
+-- run. A failure with no retries left archives the attempt like any other and leaves a Stuck
+-- row for the operator. Used by the master's tick and by a worker finishing its own attempt, in
+-- the same transaction as the finish, so a handoff to the next job costs no extra round trip.
+CREATE OR REPLACE FUNCTION rush_settle(p_ids bigint[], p_now timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  WITH done AS (
+    DELETE FROM run_state s
+    WHERE s.id = ANY (p_ids) AND s.status IN ('Complete', 'Failed')
+    RETURNING s.*
+  ),
+  archived AS (
+    INSERT INTO archive (id, request_id, pipeline, job, jobinstance, retry, status, worker,
+                         readytime, starttime, endtime, message, archived)
+    SELECT d.id, d.request_id, d.pipeline, d.job, d.jobinstance, d.retry, d.status, d.worker,
+           d.readytime, d.starttime, d.endtime, d.message, p_now
+    FROM done d
+    RETURNING 1
+  ),
+  outcome AS (
+    SELECT d.*, r.status AS request_status, pj.retry_limit, pj.retry_gap_minutes, nxt.job AS next_job,
+           CASE
+             WHEN r.status IS DISTINCT FROM 'Accepted' THEN 'dropped'
+             WHEN d.status = 'Complete' AND nxt.job IS NOT NULL THEN 'next'
+             WHEN d.status = 'Complete' THEN 'completed'
+             WHEN pj.job IS NULL THEN 'stuck'
+             WHEN d.retry < pj.retry_limit THEN 'retry'
+             ELSE 'stuck'
+           END AS verdict
+    FROM done d
+    LEFT JOIN run_request r ON r.id = d.request_id
+    LEFT JOIN pipeline_job pj ON pj.pipeline = d.pipeline AND pj.job = d.job
+    LEFT JOIN pipeline_job nxt ON nxt.pipeline = d.pipeline AND nxt.position = pj.position + 1
+  ),
+  queued AS (
+    INSERT INTO run_state (request_id, pipeline, job, jobinstance, retry, status, readytime,
+                           endtime, message)
+    SELECT o.request_id, o.pipeline,
+           CASE o.verdict WHEN 'next' THEN o.next_job ELSE o.job END,
+           o.jobinstance,
+           CASE o.verdict WHEN 'next' THEN 0 WHEN 'retry' THEN o.retry + 1 ELSE o.retry END,
+           CASE o.verdict
+             WHEN 'stuck' THEN 'Stuck'
+             WHEN 'retry' THEN
+               CASE WHEN o.endtime + o.retry_gap_minutes * interval '1 minute' <= p_now
+                    THEN 'Ready' ELSE 'Waiting' END
+             ELSE 'Ready'
+           END,
+           CASE o.verdict
+             WHEN 'next' THEN p_now
+             WHEN 'retry' THEN greatest(p_now, o.endtime + o.retry_gap_minutes * interval '1 minute')
+           END,
+           CASE o.verdict WHEN 'stuck' THEN o.endtime END,
+           CASE o.verdict
+             WHEN 'stuck' THEN
+               CASE WHEN o.retry_limit IS NULL
+                 THEN format('job %L is no longer in pipeline %L: %s', o.job, o.pipeline, o.message)
+                 ELSE format('failed %s time(s), no retries left: %s', o.retry + 1, o.message)
+               END
+             WHEN 'retry' THEN format('retry %s after: %s', o.retry + 1, o.message)
+           END
+    FROM outcome o
+    WHERE o.verdict IN ('next', 'retry', 'stuck')
+    RETURNING status
+  ),
+  ended AS (
+    UPDATE run_request r
+    SET status = CASE o.verdict WHEN 'completed' THEN 'Complete' ELSE 'Stuck' END,
+        message = CASE o.verdict WHEN 'stuck'
+                    THEN format('job %L is Stuck: %s', o.job, o.message) END
+    FROM outcome o
+    WHERE r.id = o.request_id AND o.verdict IN ('completed', 'stuck') AND r.status = 'Accepted'
+    RETURNING 1
+  )
+  SELECT jsonb_build_object(
+           'archived', (SELECT count(*) FROM archived),
+           'next_jobs', (SELECT count(*) FROM outcome WHERE verdict = 'next'),
+           'retries', (SELECT count(*) FROM outcome WHERE verdict = 'retry'),
+           'stuck', (SELECT count(*) FROM outcome WHERE verdict = 'stuck'),
+           'completed', (SELECT count(*) FROM outcome WHERE verdict = 'completed'),
+           'waiting', (SELECT count(*) FROM queued WHERE status = 'Waiting'))
+  INTO result;
+  RETURN result;
+END $$;
