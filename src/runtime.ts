@@ -134,11 +134,18 @@ export class WorkerRuntime {
 
   private async onAssignment(payload: string, wake: Wake): Promise<void> {
     try {
-      const parsed = JSON.parse(payload) as Partial<AttemptPayload> & { id: number };
+      const parsed = JSON.parse(payload) as Partial<AttemptPayload> & {
+        id?: number;
+        cancel?: number;
+      };
+      if (parsed.cancel !== undefined) {
+        this.executor.cancel(parsed.cancel);
+        return;
+      }
       // A payload too large for a notification carries the id only.
       const attempt =
         parsed.pipeline === undefined
-          ? await attemptForWorker(this.pool, this.config.name, parsed.id)
+          ? await attemptForWorker(this.pool, this.config.name, Number(parsed.id))
           : (parsed as AttemptPayload);
       if (attempt && this.state === 'running') this.executor.offer(attempt, wake);
     } catch (error) {
@@ -196,6 +203,7 @@ export class WorkerRuntime {
         beat = await heartbeat(this.pool, this.config.name);
       }
       if (beat.attempt) this.executor.offer(beat.attempt, wake);
+      if (beat.cancel !== null) this.executor.cancel(beat.cancel);
       if (beat.leaseFree && !this.master.leading) await this.acquireLease(wake);
       this.master.wake(wake);
       this.logger.debug({ ...wakeFields(wake), status: beat.status }, 'sweep');

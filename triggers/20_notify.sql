@@ -78,6 +78,12 @@ BEGIN
              WHERE n.status = 'Pending' AND o.status <> 'Pending') THEN
     PERFORM rush_wake_master('request');
   END IF;
+  -- A cancelled run's running attempt is aborted by its worker, as at a timeout.
+  PERFORM pg_notify(rush_worker_channel(s.worker), jsonb_build_object('cancel', s.id)::text)
+  FROM new_rows n
+  JOIN old_rows o ON o.id = n.id
+  JOIN run_state s ON s.request_id = n.id AND s.status = 'Running'
+  WHERE n.status = 'Cancelled' AND o.status <> 'Cancelled';
   RETURN NULL;
 END $$;
 

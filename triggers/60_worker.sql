@@ -21,14 +21,18 @@ BEGIN
 END $$;
 
 -- The heartbeat, and the sweep of a worker's own state in the same round trip: it returns the
--- attempt assigned to this worker (in case its notification was lost) and whether the master
--- lease is free to take (or still held under this name by a former process). A worker that was marked Lost but is alive comes back Free; the
--- attempt taken from it was already failed and re-queued, and its id fences any late result.
+-- attempt assigned to this worker (in case its notification was lost), or the id of one to abort
+-- because its run was cancelled, and whether the master lease is free to take (or still held
+-- under this name by a former process). A worker that was marked Lost but is alive comes back
+-- Free; the attempt taken from it was already failed and re-queued, and its id fences any late
+-- result.
 CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_worker text)
-RETURNS TABLE (status text, attempt jsonb, lease_free boolean)
+RETURNS TABLE (status text, attempt jsonb, cancel bigint, lease_free boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
   me worker;
+  mine run_state;
+  request_status text;
 BEGIN
   UPDATE worker w
   SET lastseen = now(),
@@ -38,9 +42,16 @@ BEGIN
   RETURNING w.* INTO me;
 
   status := me.status;
-  SELECT rush_attempt_payload(s) INTO attempt
-  FROM run_state s
+  SELECT s.* INTO mine FROM run_state s
   WHERE s.id = me.run_id AND s.worker = p_worker AND s.status = 'Running';
+  IF mine.id IS NOT NULL THEN
+    SELECT r.status INTO request_status FROM run_request r WHERE r.id = mine.request_id;
+    IF request_status = 'Cancelled' THEN
+      cancel := mine.id;
+    ELSE
+      attempt := rush_attempt_payload(mine);
+    END IF;
+  END IF;
   SELECT t.master IS NULL OR t.endtime <= clock_timestamp() OR t.master = p_worker
   INTO lease_free FROM master_token t;
   RETURN NEXT;

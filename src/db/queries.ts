@@ -55,23 +55,32 @@ export async function registerWorker(
   return rows[0]!.channel;
 }
 
-export async function heartbeat(
-  db: Pool,
-  worker: string,
-): Promise<{ status: string | null; attempt: AttemptPayload | null; leaseFree: boolean }> {
+export interface Heartbeat {
+  /** null when the worker row is gone (an operator deleted it): register again. */
+  status: string | null;
+  /** The attempt assigned to this worker, in case its notification was lost. */
+  attempt: AttemptPayload | null;
+  /** An attempt of this worker whose run was cancelled: abort it. */
+  cancel: number | null;
+  leaseFree: boolean;
+}
+
+export async function heartbeat(db: Pool, worker: string): Promise<Heartbeat> {
   const { rows } = await db.query<{
     status: string | null;
     attempt: AttemptPayload | null;
+    cancel: number | null;
     lease_free: boolean | null;
   }>({
     name: 'rush_worker_heartbeat',
-    text: 'SELECT status, attempt, lease_free FROM rush_worker_heartbeat($1)',
+    text: 'SELECT status, attempt, cancel, lease_free FROM rush_worker_heartbeat($1)',
     values: [worker],
   });
   const row = rows[0];
   return {
     status: row?.status ?? null,
     attempt: row?.attempt ?? null,
+    cancel: row?.cancel ?? null,
     leaseFree: row?.lease_free ?? false,
   };
 }

@@ -6,7 +6,12 @@ import type { JobContext } from '../job.js';
 import { redactParams } from '../logger.js';
 import { wakeFields, type Wake } from '../wake.js';
 import { loadJobClass } from './job-loader.js';
-import { failureMessage, JobTimeoutError, WorkerStoppingError } from './outcome.js';
+import {
+  failureMessage,
+  JobTimeoutError,
+  RunCancelledError,
+  WorkerStoppingError,
+} from './outcome.js';
 
 interface Running {
   id: number;
@@ -80,6 +85,18 @@ export class Executor {
       return;
     }
     this.start(attempt, wake);
+  }
+
+  /** Aborts the attempt if it is the one running, through the same path as a timeout. */
+  cancel(id: number): void {
+    if (this.current?.id === id && !this.current.controller.signal.aborted) {
+      this.deps.logger.info(
+        { component: 'executor', attempt: id },
+        'run cancelled: aborting the attempt',
+      );
+      this.current.controller.abort(new RunCancelledError());
+    }
+    if (this.queued?.attempt.id === id) this.queued = undefined;
   }
 
   /**

@@ -36,3 +36,10 @@ export class WorkerStoppingError extends Error {
     super(`aborted: worker "${worker}" stopped (${why}) before the job finished`);
   }
 }
+
+export class RunCancelledError extends Error {
+  override name = 'RunCancelledError';
+  constructor() {
+    super('aborted: its run was cancelled by an operator');
+  }
+}

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { definePipeline, insertRequest } from '../support/sql.js';
-import { waitForRequest } from '../support/wait.js';
+import { waitForRequest, waitUntil } from '../support/wait.js';
 import {
   assertNoLeakedWorkers,
   startWorker,
@@ -179,6 +179,40 @@ describe('runs driven only through SQL, on real worker processes', () => {
     expect(c!.starttime.getTime()).toBeGreaterThanOrEqual(
       Math.min(a!.endtime.getTime(), b!.endtime.getTime()),
     );
+  });
+
+  it('aborts the running attempt of a cancelled run, as at a timeout', async () => {
+    await definePipeline(db.pool, 'long', [{ name: 'forever' }, { name: 'never' }]);
+    await db.pool.query(
+      `INSERT INTO job_parameter VALUES ('long', 'forever', 'sleep_ms', '600000')`,
+    );
+    const id = await insertRequest(db.pool, { pipeline: 'long' });
+    await waitUntil(
+      db.url,
+      [],
+      async () => {
+        const { rows } = await db.pool.query(
+          `SELECT 1 FROM run_state WHERE request_id = $1 AND status = 'Running'`,
+          [id],
+        );
+        return rows.length > 0 ? true : undefined;
+      },
+      { what: 'the long job to start' },
+    );
+    await db.pool.query(`UPDATE run_request SET status = 'Cancelled' WHERE id = $1`, [id]);
+    const archivedRow = await waitUntil(db.url, [], async () => (await archived(id))[0], {
+      what: 'the cancelled attempt to be archived',
+    });
+    expect(archivedRow).toMatchObject({
+      job: 'forever',
+      status: 'Failed',
+      message: 'aborted: its run was cancelled by an operator',
+    });
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM run_state WHERE request_id = $1`,
+      [id],
+    );
+    expect(rows[0]).toEqual({ n: 0 });
   });
 
   it('logs what woke each action', () => {
