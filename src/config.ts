@@ -19,6 +19,8 @@ export interface Config {
   leaseTtlSeconds: number;
   timeoutGraceSeconds: number;
   shutdownGraceSeconds: number;
+  /** Job slots in this process, each a worker row of its own. */
+  concurrency: number;
   poolSize: number;
 }
 
@@ -36,6 +38,7 @@ export interface FlagValues {
   leaseTtl?: string;
   timeoutGrace?: string;
   shutdownGrace?: string;
+  concurrency?: string;
   poolSize?: string;
 }
 
@@ -53,7 +56,8 @@ export const OPTIONS = {
   leaseTtl: { env: 'RUSH_LEASE_TTL', default: '15' },
   timeoutGrace: { env: 'RUSH_TIMEOUT_GRACE', default: '30' },
   shutdownGrace: { env: 'RUSH_SHUTDOWN_GRACE', default: '30' },
-  poolSize: { env: 'RUSH_POOL_SIZE', default: '4' },
+  concurrency: { env: 'RUSH_CONCURRENCY', default: '1' },
+  poolSize: { env: 'RUSH_POOL_SIZE', default: 'concurrency + 3' },
 } as const satisfies Record<keyof FlagValues, { env: string; default: string }>;
 
 export class ConfigError extends Error {
@@ -110,7 +114,15 @@ export function resolveConfig(
   const envJobsDirs = env[OPTIONS.jobsDir.env]?.split(delimiter).filter((d) => d !== '') ?? [];
   const jobsDirs = flags.jobsDir && flags.jobsDir.length > 0 ? flags.jobsDir : envJobsDirs;
 
-  const poolSize = number('poolSize', 2);
+  const concurrency = number('concurrency', 1);
+  if (!Number.isInteger(concurrency) || concurrency > 256) {
+    throw new ConfigError(
+      `--concurrency must be a whole number from 1 to 256 (got ${concurrency})`,
+    );
+  }
+  const givenPoolSize = pick('poolSize');
+  const poolSize =
+    givenPoolSize === undefined ? concurrency + 3 : positiveNumber('pool-size', givenPoolSize, 2);
   if (!Number.isInteger(poolSize)) {
     throw new ConfigError(`--pool-size must be a whole number (got ${poolSize})`);
   }
@@ -128,6 +140,7 @@ export function resolveConfig(
     leaseTtlSeconds: number('leaseTtl', 1),
     timeoutGraceSeconds: number('timeoutGrace', 0),
     shutdownGraceSeconds: number('shutdownGrace', 0),
+    concurrency,
     poolSize,
   };
   if (config.workerTtlSeconds <= config.pollIntervalSeconds) {
@@ -137,4 +150,10 @@ export function resolveConfig(
     );
   }
   return config;
+}
+
+/** The worker rows of a process: its name alone, or name/1 … name/N for N slots. */
+export function slotNames(name: string, concurrency: number): string[] {
+  if (concurrency === 1) return [name];
+  return Array.from({ length: concurrency }, (_, i) => `${name}/${i + 1}`);
 }

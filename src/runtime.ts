@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { slotNames, type Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { connectionConfig, createPool } from './db/pool.js';
 import {
@@ -12,6 +12,7 @@ import {
   workerOffline,
   type AttemptPayload,
 } from './db/queries.js';
+import { Completer } from './executor/completer.js';
 import { Executor } from './executor/executor.js';
 import { Master } from './master/master.js';
 import { Notifier } from './notifier.js';
@@ -23,17 +24,25 @@ export const BUILTIN_JOBS_DIR = fileURLToPath(new URL('.', import.meta.url));
 export const MASTER_CHANNEL = 'rush_master';
 export const LEASE_CHANNEL = 'rush_lease';
 
+/** One job slot of the process: a worker row, its channel, its executor. */
+interface Slot {
+  name: string;
+  channel: string;
+  executor: Executor;
+}
+
 /**
- * One worker process: registers, listens for its assignments (and, while master, for work for
- * the master), beats and sweeps every poll interval, and runs what it is given.
+ * One worker process: registers its slots, listens for their assignments (and, while master,
+ * for work for the master), beats and sweeps every poll interval, and runs what it is given.
  */
 export class WorkerRuntime {
   readonly pool: Pool;
   private readonly logger: Logger;
-  private readonly executor: Executor;
+  private readonly slots: Slot[];
+  private readonly byChannel = new Map<string, Slot>();
+  private readonly completer: Completer;
   private readonly master: Master;
   private notifier: Notifier | undefined;
-  private channel = '';
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -47,12 +56,18 @@ export class WorkerRuntime {
     this.pool.on('error', (error) =>
       this.logger.warn({ err: error }, 'idle database connection failed'),
     );
-    this.executor = new Executor({
-      db: this.pool,
-      logger,
-      worker: config.name,
-      jobsDirs: [...config.jobsDirs, BUILTIN_JOBS_DIR],
-    });
+    this.completer = new Completer(this.pool, logger);
+    this.slots = slotNames(config.name, config.concurrency).map((name) => ({
+      name,
+      channel: '',
+      executor: new Executor({
+        db: this.pool,
+        completer: this.completer,
+        logger: config.concurrency === 1 ? logger : logger.child({ slot: name }),
+        worker: name,
+        jobsDirs: [...config.jobsDirs, BUILTIN_JOBS_DIR],
+      }),
+    }));
     this.master = new Master(this.pool, config, logger);
     this.master.on('leadership', (leading) => void this.onLeadership(leading));
   }
@@ -62,11 +77,11 @@ export class WorkerRuntime {
     this.state = 'running';
     const started = performance.now();
     if (this.config.migrate) await migrate(this.config.databaseUrl, this.logger);
-    this.channel = await registerWorker(this.pool, this.config.name, hostname(), process.pid);
+    for (const slot of this.slots) await this.register(slot);
     if (this.config.listen) await this.startListening();
     this.logger.info(
       {
-        channel: this.channel,
+        channels: this.slots.map((slot) => slot.channel),
         listen: this.notifier !== undefined,
         pollIntervalSeconds: this.config.pollIntervalSeconds,
         jobsDirs: this.config.jobsDirs,
@@ -86,15 +101,19 @@ export class WorkerRuntime {
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     clearTimeout(this.sweepTimer);
-    this.logger.info({ why, busy: this.executor.busy }, 'worker stopping');
+    const busy = this.slots.filter((slot) => slot.executor.busy).map((slot) => slot.name);
+    this.logger.info({ why, busy }, 'worker stopping');
     await this.notifier?.stop();
     await this.sweeping;
-    await this.executor.stop(this.config.shutdownGraceSeconds * 1000, why);
+    const graceMs = this.config.shutdownGraceSeconds * 1000;
+    await Promise.all(this.slots.map((slot) => slot.executor.stop(graceMs, why)));
     await this.master.stop();
     if (wasRunning) {
-      await workerOffline(this.pool, this.config.name).catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'could not mark the worker Offline'),
-      );
+      for (const slot of this.slots) {
+        await workerOffline(this.pool, slot.name).catch((error: unknown) =>
+          this.logger.warn({ err: error, slot: slot.name }, 'could not mark the worker Offline'),
+        );
+      }
     }
     await this.pool.end();
     this.state = 'stopped';
@@ -103,7 +122,13 @@ export class WorkerRuntime {
 
   /** A second signal: abort the running job at once and leave. */
   async forceStop(why: string): Promise<void> {
-    await this.executor.forceStop(why);
+    this.completer.abandonRetries();
+    await Promise.all(this.slots.map((slot) => slot.executor.forceStop(why)));
+  }
+
+  private async register(slot: Slot): Promise<void> {
+    slot.channel = await registerWorker(this.pool, slot.name, hostname(), process.pid);
+    this.byChannel.set(slot.channel, slot);
   }
 
   private async startListening(): Promise<void> {
@@ -112,7 +137,7 @@ export class WorkerRuntime {
     notifier.on('reconnected', () => this.sweepNow({ by: 'reconnect' }));
     try {
       await notifier.start();
-      await notifier.listen(this.channel);
+      for (const slot of this.slots) await notifier.listen(slot.channel);
       await notifier.listen(LEASE_CHANNEL);
       this.notifier = notifier;
     } catch (error) {
@@ -127,27 +152,28 @@ export class WorkerRuntime {
 
   private onNotification(channel: string, payload: string): void {
     const wake: Wake = { by: 'notify', channel, payload };
-    if (channel === this.channel) void this.onAssignment(payload, wake);
+    const slot = this.byChannel.get(channel);
+    if (slot) void this.onAssignment(slot, payload, wake);
     else if (channel === MASTER_CHANNEL) this.master.wake(wake);
     else if (channel === LEASE_CHANNEL) void this.acquireLease(wake);
   }
 
-  private async onAssignment(payload: string, wake: Wake): Promise<void> {
+  private async onAssignment(slot: Slot, payload: string, wake: Wake): Promise<void> {
     try {
       const parsed = JSON.parse(payload) as Partial<AttemptPayload> & {
         id?: number;
         cancel?: number;
       };
       if (parsed.cancel !== undefined) {
-        this.executor.cancel(parsed.cancel);
+        slot.executor.cancel(parsed.cancel);
         return;
       }
       // A payload too large for a notification carries the id only.
       const attempt =
         parsed.pipeline === undefined
-          ? await attemptForWorker(this.pool, this.config.name, Number(parsed.id))
+          ? await attemptForWorker(this.pool, slot.name, Number(parsed.id))
           : (parsed as AttemptPayload);
-      if (attempt && this.state === 'running') this.executor.offer(attempt, wake);
+      if (attempt && this.state === 'running') slot.executor.offer(attempt, wake);
     } catch (error) {
       this.logger.error(
         { err: error, ...wakeFields(wake) },
@@ -196,17 +222,25 @@ export class WorkerRuntime {
    */
   private async sweep(wake: Wake): Promise<void> {
     try {
-      let beat = await heartbeat(this.pool, this.config.name);
-      if (beat.status === null) {
-        this.logger.warn(wakeFields(wake), 'worker row missing: registering again');
-        await registerWorker(this.pool, this.config.name, hostname(), process.pid);
-        beat = await heartbeat(this.pool, this.config.name);
+      const names = this.slots.map((slot) => slot.name);
+      const beat = await heartbeat(this.pool, names, this.config.name);
+      for (const slotBeat of beat.slots) {
+        const slot = this.slots.find((candidate) => candidate.name === slotBeat.worker);
+        if (!slot) continue;
+        if (slotBeat.status === null) {
+          this.logger.warn(
+            { ...wakeFields(wake), slot: slot.name },
+            'worker row missing: registering again',
+          );
+          await this.register(slot);
+          continue;
+        }
+        if (slotBeat.attempt) slot.executor.offer(slotBeat.attempt, wake);
+        if (slotBeat.cancel !== null) slot.executor.cancel(slotBeat.cancel);
       }
-      if (beat.attempt) this.executor.offer(beat.attempt, wake);
-      if (beat.cancel !== null) this.executor.cancel(beat.cancel);
       if (beat.leaseFree && !this.master.leading) await this.acquireLease(wake);
       this.master.wake(wake);
-      this.logger.debug({ ...wakeFields(wake), status: beat.status }, 'sweep');
+      this.logger.debug({ ...wakeFields(wake), slots: beat.slots.map((b) => b.status) }, 'sweep');
     } catch (error) {
       this.logger.warn(
         { err: error, ...wakeFields(wake) },

@@ -58,6 +58,12 @@ export function workerCommand(): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--concurrency <n>',
+        describe('concurrency', 'job slots in this process, each a worker row (name/1 … name/n)'),
+      ),
+    )
+    .addOption(
       new Option('--pool-size <n>', describe('poolSize', 'database connections for queries')),
     )
     .action(async (flags: FlagValues) => {

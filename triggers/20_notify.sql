@@ -105,7 +105,8 @@ DECLARE
 BEGIN
   FOREACH attempt IN ARRAY p_changed LOOP
     IF attempt.status = 'Running' AND attempt.worker IS NOT NULL
-       AND attempt.worker IS DISTINCT FROM current_setting('rush.claimer', true) THEN
+       AND NOT coalesce(nullif(current_setting('rush.claimers', true), '')::jsonb ? attempt.worker,
+                        false) THEN
       payload := rush_attempt_payload(attempt)::text;
       IF octet_length(payload) > 7900 THEN
         payload := jsonb_build_object('id', attempt.id)::text;

@@ -151,31 +151,37 @@ BEGIN
   RETURN jsonb_build_object('released', released);
 END $$;
 
--- Pairs Ready attempts (oldest first) with Free workers (longest idle first) in one statement.
--- The trigger on run_state then tells each worker what to run.
-CREATE OR REPLACE FUNCTION rush_assign_ready(p_now timestamptz, p_limit integer) RETURNS jsonb
+-- Pairs Ready attempts (oldest first) with Free workers (longest idle first), or only with the
+-- Free workers named in p_workers. The trigger on run_state then tells each worker what to run,
+-- except the workers that take their next attempt as they finish one (rush.claimers).
+CREATE OR REPLACE FUNCTION rush_assign_ready(p_now timestamptz, p_limit integer,
+                                             p_workers text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  result jsonb;
+  free_workers text[];
+  assigned integer;
 BEGIN
+  -- Lock only as many Ready attempts as there are Free workers to take them.
+  SELECT array_agg(f.name ORDER BY f.lastseen, f.name) INTO free_workers
+  FROM (SELECT w.name, w.lastseen FROM worker w
+        WHERE w.status = 'Free' AND (p_workers IS NULL OR w.name = ANY (p_workers))
+        ORDER BY w.lastseen, w.name LIMIT p_limit
+        FOR UPDATE SKIP LOCKED) AS f;
+  IF free_workers IS NULL THEN
+    RETURN jsonb_build_object('assigned', 0);
+  END IF;
+
   WITH ready AS (
     SELECT a.id, a.pipeline, a.job, row_number() OVER (ORDER BY a.readytime, a.id) AS n
     FROM (SELECT s.id, s.pipeline, s.job, s.readytime FROM run_state s
           WHERE s.status = 'Ready'
-          ORDER BY s.readytime, s.id LIMIT p_limit
+          ORDER BY s.readytime, s.id LIMIT cardinality(free_workers)
           FOR UPDATE SKIP LOCKED) AS a
-  ),
-  free AS (
-    SELECT f.name, row_number() OVER (ORDER BY f.lastseen, f.name) AS n
-    FROM (SELECT w.name, w.lastseen FROM worker w
-          WHERE w.status = 'Free'
-          ORDER BY w.lastseen, w.name LIMIT p_limit
-          FOR UPDATE SKIP LOCKED) AS f
   ),
   pairs AS (
     SELECT r.id, f.name, coalesce(pj.timeout_minutes, 60) AS timeout_minutes
     FROM ready r
-    JOIN free f ON f.n = r.n
+    JOIN unnest(free_workers) WITH ORDINALITY AS f(name, n) ON f.n = r.n
     LEFT JOIN pipeline_job pj ON pj.pipeline = r.pipeline AND pj.job = r.job
   ),
   busy AS (
@@ -190,8 +196,8 @@ BEGIN
     FROM pairs p WHERE s.id = p.id AND s.status = 'Ready'
     RETURNING 1
   )
-  SELECT jsonb_build_object('assigned', count(*)) FROM running INTO result;
-  RETURN result;
+  SELECT count(*) INTO assigned FROM running;
+  RETURN jsonb_build_object('assigned', assigned);
 END $$;
 
 CREATE OR REPLACE FUNCTION rush_master_tick(

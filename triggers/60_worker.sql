@@ -20,41 +20,40 @@ BEGIN
   RETURN rush_worker_channel(p_worker);
 END $$;
 
--- The heartbeat, and the sweep of a worker's own state in the same round trip: it returns the
--- attempt assigned to this worker (in case its notification was lost), or the id of one to abort
--- because its run was cancelled, and whether the master lease is free to take (or still held
--- under this name by a former process). A worker that was marked Lost but is alive comes back
+-- The heartbeat of every slot of a worker process, and the sweep of their state, in one round
+-- trip: for each slot, the attempt assigned to it (in case its notification was lost), or the id
+-- of one to abort because its run was cancelled; and whether the master lease is free to take
+-- (or still held under this process's name by a former process). A worker that was marked Lost but is alive comes back
 -- Free; the attempt taken from it was already failed and re-queued, and its id fences any late
 -- result.
-CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_worker text)
-RETURNS TABLE (status text, attempt jsonb, cancel bigint, lease_free boolean)
+CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_workers text[], p_process text)
+RETURNS TABLE (worker text, status text, attempt jsonb, cancel bigint, lease_free boolean)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
-  me worker;
-  mine run_state;
-  request_status text;
+  free_lease boolean;
 BEGIN
-  UPDATE worker w
-  SET lastseen = now(),
-      status = CASE WHEN w.status = 'Lost' THEN 'Free' ELSE w.status END,
-      run_id = CASE WHEN w.status = 'Lost' THEN NULL ELSE w.run_id END
-  WHERE w.name = p_worker
-  RETURNING w.* INTO me;
+  SELECT t.master IS NULL OR t.endtime <= clock_timestamp() OR t.master = p_process
+  INTO free_lease FROM master_token t;
 
-  status := me.status;
-  SELECT s.* INTO mine FROM run_state s
-  WHERE s.id = me.run_id AND s.worker = p_worker AND s.status = 'Running';
-  IF mine.id IS NOT NULL THEN
-    SELECT r.status INTO request_status FROM run_request r WHERE r.id = mine.request_id;
-    IF request_status = 'Cancelled' THEN
-      cancel := mine.id;
-    ELSE
-      attempt := rush_attempt_payload(mine);
-    END IF;
-  END IF;
-  SELECT t.master IS NULL OR t.endtime <= clock_timestamp() OR t.master = p_worker
-  INTO lease_free FROM master_token t;
-  RETURN NEXT;
+  RETURN QUERY
+  WITH beat AS (
+    UPDATE worker w
+    SET lastseen = now(),
+        status = CASE WHEN w.status = 'Lost' THEN 'Free' ELSE w.status END,
+        run_id = CASE WHEN w.status = 'Lost' THEN NULL ELSE w.run_id END
+    WHERE w.name = ANY (p_workers)
+    RETURNING w.name, w.status, w.run_id
+  )
+  SELECT n.name, b.status,
+         CASE WHEN r.status IS DISTINCT FROM 'Cancelled' AND s.id IS NOT NULL
+              THEN rush_attempt_payload(s) END,
+         CASE WHEN r.status = 'Cancelled' THEN s.id END,
+         free_lease
+  FROM unnest(p_workers) AS n(name)
+  LEFT JOIN beat b ON b.name = n.name
+  LEFT JOIN run_state s ON s.id = b.run_id AND s.worker = n.name AND s.status = 'Running'
+  LEFT JOIN run_request r ON r.id = s.request_id;
 END $$;
 
 -- The payload of one attempt, when its notification was too large to carry it.
@@ -65,76 +64,73 @@ LANGUAGE sql STABLE AS $$
   WHERE s.id = p_attempt AND s.worker = p_worker AND s.status = 'Running'
 $$;
 
--- Records an attempt's outcome, settles it (archive; next job, retry or end of run) and lets the
--- worker take the oldest Ready attempt at once, all in one transaction: the handoff from one job
--- to the next costs one round trip and no notification. With nothing Ready (or when stopping,
--- p_then = 'Offline') the worker becomes Free (Offline) instead.
+-- Records the outcomes of finished attempts (one, or all the slots of a process that finished
+-- together), settles them (archive; next job, retry or end of run) and lets each of those
+-- workers take the oldest Ready attempt at once, all in one transaction: the handoff from one
+-- job to the next costs one round trip and no notification. With nothing Ready (or when
+-- stopping: then = 'Offline') a worker becomes Free (Offline) instead.
 --
--- The attempt changes only while it is still Running on this worker: a late result after a
--- timeout, a loss or a restart changes nothing. Returns {taken, next}: whether the result was
--- taken, and the payload of the attempt the worker now holds, if any.
-CREATE OR REPLACE FUNCTION rush_finish_attempt(p_worker text, p_attempt bigint, p_ok boolean,
-                                               p_message text, p_then text DEFAULT 'Free')
-RETURNS jsonb
+-- p_results: [{worker, attempt, ok, message, then_status}]. An attempt changes only while it is still
+-- Running on its worker: a late result after a timeout, a loss or a restart changes nothing.
+-- Returns [{attempt, taken, next}]: whether each result was taken, and the payload of the
+-- attempt its worker now holds, if any.
+CREATE OR REPLACE FUNCTION rush_finish_attempts(p_results jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  taken boolean;
+  taken_ids bigint[];
+  workers text[];
   settled jsonb := '{}';
-  candidate bigint;
-  claimed run_state;
+  result jsonb;
 BEGIN
-  IF p_then NOT IN ('Free', 'Offline') THEN
-    RAISE EXCEPTION 'rush_finish_attempt: p_then must be Free or Offline (got %)', p_then;
+  IF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_results) AS r(then_status text)
+             WHERE r.then_status IS NOT NULL AND r.then_status NOT IN ('Free', 'Offline')) THEN
+    RAISE EXCEPTION 'rush_finish_attempts: then must be Free or Offline';
   END IF;
-  -- This function decides whom to wake; the triggers stay quiet, and do not tell this worker
-  -- about the attempt it takes itself.
+  -- This function decides whom to wake; the triggers stay quiet, and do not tell these workers
+  -- about the attempts they take themselves.
+  SELECT jsonb_agg(r.worker), array_agg(r.worker) INTO result, workers
+  FROM jsonb_to_recordset(p_results) AS r(worker text);
   PERFORM set_config('rush.master_woken', 'finish', true);
-  PERFORM set_config('rush.claimer', p_worker, true);
+  PERFORM set_config('rush.claimers', result::text, true);
 
-  UPDATE run_state s
-  SET status = CASE WHEN p_ok THEN 'Complete' ELSE 'Failed' END,
-      endtime = now(),
-      message = p_message
-  WHERE s.id = p_attempt AND s.worker = p_worker AND s.status = 'Running';
-  taken := FOUND;
-  IF taken THEN
-    settled := rush_settle(ARRAY[p_attempt], now());
+  WITH outcome AS (
+    SELECT * FROM jsonb_to_recordset(p_results)
+      AS r(worker text, attempt bigint, ok boolean, message text)
+  ),
+  recorded AS (
+    UPDATE run_state s
+    SET status = CASE WHEN o.ok THEN 'Complete' ELSE 'Failed' END,
+        endtime = now(),
+        message = o.message
+    FROM outcome o
+    WHERE s.id = o.attempt AND s.worker = o.worker AND s.status = 'Running'
+    RETURNING s.id
+  )
+  SELECT array_agg(id) INTO taken_ids FROM recorded;
+  IF taken_ids IS NOT NULL THEN
+    settled := rush_settle(taken_ids, now());
   END IF;
 
-  IF p_then = 'Free' THEN
-    SELECT s.id INTO candidate FROM run_state s
-    WHERE s.status = 'Ready'
-    ORDER BY s.readytime, s.id LIMIT 1
-    FOR UPDATE SKIP LOCKED;
-    IF candidate IS NOT NULL THEN
-      UPDATE worker w SET run_id = candidate, lastseen = now()
-      WHERE w.name = p_worker AND w.run_id = p_attempt AND w.status = 'Busy';
-      IF FOUND THEN
-        UPDATE run_state s
-        SET status = 'Running', worker = p_worker, starttime = now(),
-            deadline = now() + coalesce(pj.timeout_minutes, 60) * interval '1 minute'
-        FROM run_state x
-        LEFT JOIN pipeline_job pj ON pj.pipeline = x.pipeline AND pj.job = x.job
-        WHERE s.id = candidate AND x.id = candidate
-        RETURNING s.* INTO claimed;
-      END IF;
-    END IF;
-  END IF;
+  UPDATE worker w SET status = coalesce(r.then_status, 'Free'), run_id = NULL, lastseen = now()
+  FROM jsonb_to_recordset(p_results) AS r(worker text, attempt bigint, then_status text)
+  WHERE w.name = r.worker AND w.run_id = r.attempt AND w.status = 'Busy';
+  PERFORM rush_assign_ready(now(), cardinality(workers), workers);
 
-  IF claimed.id IS NULL THEN
-    UPDATE worker w SET status = p_then, run_id = NULL, lastseen = now()
-    WHERE w.name = p_worker AND w.run_id = p_attempt AND w.status = 'Busy';
-  END IF;
-
-  -- The master is needed for a retry's timer, or for Ready work this worker did not take.
+  -- The master is needed for a retry's timer, or for Ready work these workers did not take.
   IF coalesce((settled ->> 'waiting')::integer, 0) > 0
-     OR (claimed.id IS NULL AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')) THEN
+     OR EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready') THEN
     PERFORM pg_notify('rush_master', 'finished');
   END IF;
 
-  RETURN jsonb_build_object(
-    'taken', taken,
-    'next', CASE WHEN claimed.id IS NOT NULL THEN rush_attempt_payload(claimed) END);
+  SELECT jsonb_agg(jsonb_build_object(
+           'attempt', r.attempt,
+           'taken', r.attempt = ANY (coalesce(taken_ids, '{}')),
+           'next', (SELECT rush_attempt_payload(s) FROM worker w
+                    JOIN run_state s ON s.id = w.run_id AND s.status = 'Running' AND s.worker = w.name
+                    WHERE w.name = r.worker AND w.status = 'Busy')))
+  INTO result
+  FROM jsonb_to_recordset(p_results) AS r(worker text, attempt bigint);
+  RETURN result;
 END $$;
 
 -- Leaves cleanly, when no job of this worker is running. An attempt assigned in the meantime

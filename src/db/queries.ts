@@ -55,33 +55,36 @@ export async function registerWorker(
   return rows[0]!.channel;
 }
 
-export interface Heartbeat {
+export interface SlotBeat {
+  worker: string;
   /** null when the worker row is gone (an operator deleted it): register again. */
   status: string | null;
-  /** The attempt assigned to this worker, in case its notification was lost. */
+  /** The attempt assigned to this slot, in case its notification was lost. */
   attempt: AttemptPayload | null;
-  /** An attempt of this worker whose run was cancelled: abort it. */
+  /** An attempt of this slot whose run was cancelled: abort it. */
   cancel: number | null;
+}
+
+export interface Heartbeat {
+  slots: SlotBeat[];
+  /** The master lease is free, or held under this process's name by a former process. */
   leaseFree: boolean;
 }
 
-export async function heartbeat(db: Pool, worker: string): Promise<Heartbeat> {
-  const { rows } = await db.query<{
-    status: string | null;
-    attempt: AttemptPayload | null;
-    cancel: number | null;
-    lease_free: boolean | null;
-  }>({
+/** The heartbeat of every slot of a process, in one statement. */
+export async function heartbeat(
+  db: Pool,
+  workers: string[],
+  processName: string,
+): Promise<Heartbeat> {
+  const { rows } = await db.query<SlotBeat & { lease_free: boolean | null }>({
     name: 'rush_worker_heartbeat',
-    text: 'SELECT status, attempt, cancel, lease_free FROM rush_worker_heartbeat($1)',
-    values: [worker],
+    text: 'SELECT worker, status, attempt, cancel, lease_free FROM rush_worker_heartbeat($1, $2)',
+    values: [workers, processName],
   });
-  const row = rows[0];
   return {
-    status: row?.status ?? null,
-    attempt: row?.attempt ?? null,
-    cancel: row?.cancel ?? null,
-    leaseFree: row?.lease_free ?? false,
+    slots: rows.map(({ worker, status, attempt, cancel }) => ({ worker, status, attempt, cancel })),
+    leaseFree: rows[0]?.lease_free ?? false,
   };
 }
 
@@ -98,6 +101,15 @@ export async function attemptForWorker(
   return rows[0]?.payload ?? null;
 }
 
+export interface Outcome {
+  worker: string;
+  attempt: number;
+  ok: boolean;
+  message: string | null;
+  /** What the worker becomes when it takes no next attempt. */
+  then: 'Free' | 'Offline';
+}
+
 export interface FinishResult {
   /** False when the attempt was no longer this worker's: the result was dropped. */
   taken: boolean;
@@ -105,20 +117,18 @@ export interface FinishResult {
   next: AttemptPayload | null;
 }
 
-export async function finishAttempt(
-  db: Pool,
-  worker: string,
-  attempt: number,
-  ok: boolean,
-  message: string | null,
-  then: 'Free' | 'Offline',
-): Promise<FinishResult> {
-  const { rows } = await db.query<{ result: FinishResult }>({
-    name: 'rush_finish_attempt',
-    text: 'SELECT rush_finish_attempt($1, $2, $3, $4, $5) AS result',
-    values: [worker, attempt, ok, message, then],
+/** Records outcomes and hands each worker its next attempt: one statement for a batch. */
+export async function finishAttempts(db: Pool, outcomes: Outcome[]): Promise<FinishResult[]> {
+  const { rows } = await db.query<{ results: (FinishResult & { attempt: number })[] | null }>({
+    name: 'rush_finish_attempts',
+    text: 'SELECT rush_finish_attempts($1) AS results',
+    values: [JSON.stringify(outcomes.map(({ then, ...rest }) => ({ ...rest, then_status: then })))],
   });
-  return rows[0]?.result ?? { taken: false, next: null };
+  const byAttempt = new Map((rows[0]?.results ?? []).map((r) => [r.attempt, r]));
+  return outcomes.map((o) => {
+    const result = byAttempt.get(o.attempt);
+    return { taken: result?.taken ?? false, next: result?.next ?? null };
+  });
 }
 
 export async function workerOffline(db: Pool, worker: string): Promise<void> {

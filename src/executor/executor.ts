@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { backoffDelay } from '../backoff.js';
-import { finishAttempt, type AttemptPayload, type FinishResult } from '../db/queries.js';
+import type { AttemptPayload } from '../db/queries.js';
+import type { Completer } from './completer.js';
 import type { JobContext } from '../job.js';
 import { redactParams } from '../logger.js';
 import { wakeFields, type Wake } from '../wake.js';
@@ -60,11 +60,11 @@ export class Executor {
   private queued: { attempt: AttemptPayload; wake: Wake } | undefined;
   private readonly recent = new RecentIds(1000);
   private accepting = true;
-  private forced = false;
 
   constructor(
     private readonly deps: {
       db: Pool;
+      completer: Completer;
       logger: Logger;
       worker: string;
       jobsDirs: readonly string[];
@@ -120,9 +120,8 @@ export class Executor {
     }
   }
 
-  /** A second signal: abort now, record the failure once, and do not retry the database. */
+  /** A second signal: abort now and record the failure (the completer no longer retries). */
   async forceStop(why: string): Promise<void> {
-    this.forced = true;
     this.accepting = false;
     this.queued = undefined;
     const running = this.current;
@@ -213,7 +212,13 @@ export class Executor {
     }
 
     const then = this.accepting ? 'Free' : 'Offline';
-    const { taken, next } = await this.record(attempt.id, ok, message, then, logger);
+    const { taken, next } = await this.deps.completer.finish({
+      worker,
+      attempt: attempt.id,
+      ok,
+      message,
+      then,
+    });
     logger.info(
       {
         ok,
@@ -226,25 +231,5 @@ export class Executor {
     );
     // The next attempt was taken in the same transaction: run it as soon as this one is done.
     if (next) this.queued = { attempt: next, wake: { by: 'handoff', after: attempt.id } };
-  }
-
-  /** The outcome must reach the database: retried until it does, unless forced to stop. */
-  private async record(
-    id: number,
-    ok: boolean,
-    message: string | null,
-    then: 'Free' | 'Offline',
-    logger: Logger,
-  ): Promise<FinishResult> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await finishAttempt(this.deps.db, this.deps.worker, id, ok, message, then);
-      } catch (error) {
-        if (this.forced) throw error;
-        const delay = backoffDelay(attempt);
-        logger.error({ err: error, retryInMs: delay }, 'recording the outcome failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
   }
 }

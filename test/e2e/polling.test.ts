@@ -33,3 +33,40 @@ describe('--no-listen (PgBouncer in transaction mode, or the old behaviour)', ()
     expect(await worker.stop()).toBe(0);
   });
 });
+
+describe('--concurrency', () => {
+  it('runs several attempts at once in one process, one worker row per slot', async () => {
+    const worker = startWorker({
+      name: 'multi',
+      databaseUrl: db.url,
+      args: ['--concurrency', '3'],
+    });
+    await worker.waitForLog((l) => l.msg === 'worker started');
+    await definePipeline(db.pool, 'wide', [{ name: 'nap' }]);
+    await db.pool.query(`INSERT INTO job_parameter VALUES ('wide', 'nap', 'sleep_ms', '300')`);
+    const ids = await Promise.all(
+      [1, 2, 3].map(() => insertRequest(db.pool, { pipeline: 'wide' })),
+    );
+    for (const id of ids) {
+      expect((await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck'])).status).toBe(
+        'Complete',
+      );
+    }
+    const { rows } = await db.pool.query<{ worker: string; starttime: Date; endtime: Date }>(
+      `SELECT worker, starttime, endtime FROM archive WHERE pipeline = 'wide' ORDER BY worker`,
+    );
+    expect(rows.map((r) => r.worker)).toEqual(['multi/1', 'multi/2', 'multi/3']);
+    // All three ran at the same time: each started before any ended.
+    const firstEnd = Math.min(...rows.map((r) => r.endtime.getTime()));
+    for (const row of rows) expect(row.starttime.getTime()).toBeLessThan(firstEnd);
+    expect(await worker.stop()).toBe(0);
+    const { rows: slots } = await db.pool.query(
+      `SELECT name, status FROM worker WHERE name LIKE 'multi/%' ORDER BY name`,
+    );
+    expect(slots.map((r: { status: string }) => r.status)).toEqual([
+      'Offline',
+      'Offline',
+      'Offline',
+    ]);
+  });
+});

@@ -2,13 +2,31 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   acquireLease,
-  finishAttempt,
-  heartbeat,
+  finishAttempts,
+  heartbeat as beatAll,
   registerWorker,
   type TickSummary,
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { definePipeline, insertRequest } from '../support/sql.js';
+
+/** One worker's finish, as a batch of one. */
+async function finishAttempt(
+  pool: pg.Pool,
+  worker: string,
+  attempt: number,
+  ok: boolean,
+  message: string | null,
+  then: 'Free' | 'Offline',
+) {
+  return (await finishAttempts(pool, [{ worker, attempt, ok, message, then }]))[0]!;
+}
+
+/** One worker's heartbeat. */
+async function heartbeat(pool: pg.Pool, worker: string) {
+  const beat = await beatAll(pool, [worker], worker);
+  return { ...beat.slots[0]!, leaseFree: beat.leaseFree };
+}
 
 let db: TestDatabase;
 let term: number;
@@ -171,6 +189,30 @@ describe('a run through its jobs', () => {
     expect(rows).toEqual([
       { request_id: b, job: 'extract', status: 'Running' },
       { request_id: a, job: 'transform', status: 'Ready' },
+    ]);
+  });
+
+  it('records the outcomes of several slots in one statement, each taking the next oldest', async () => {
+    for (const name of ['p/1', 'p/2']) await registerWorker(db.pool, name, 'host', 1);
+    for (let i = 0; i < 4; i++) await insertRequest(db.pool, { pipeline: 'etl' });
+    await tick(); // instances 1 and 2 run; 3 and 4 wait
+    const one = await runningOn('p/1');
+    const two = await runningOn('p/2');
+    const results = await finishAttempts(db.pool, [
+      { worker: 'p/1', attempt: one, ok: true, message: null, then: 'Free' },
+      { worker: 'p/2', attempt: two, ok: false, message: 'boom', then: 'Offline' },
+    ]);
+    expect(results[0]).toMatchObject({ taken: true, next: { job: 'extract', jobinstance: 3 } });
+    expect(results[1]).toEqual({ taken: true, next: null });
+    const { rows } = await db.pool.query(`SELECT name, status FROM worker ORDER BY name`);
+    expect(rows).toEqual([
+      { name: 'p/1', status: 'Busy' },
+      { name: 'p/2', status: 'Offline' },
+    ]);
+    const { rows: archived } = await db.pool.query(`SELECT id, status FROM archive ORDER BY id`);
+    expect(archived).toEqual([
+      { id: one, status: 'Complete' },
+      { id: two, status: 'Failed' },
     ]);
   });
 

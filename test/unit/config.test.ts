@@ -1,6 +1,6 @@
 import { delimiter } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { ConfigError, resolveConfig } from '../../src/config.js';
+import { ConfigError, resolveConfig, slotNames } from '../../src/config.js';
 
 const host = { host: 'box', pid: 42 };
 
@@ -30,6 +30,7 @@ describe('resolveConfig defaults', () => {
       leaseTtlSeconds: 15,
       timeoutGraceSeconds: 30,
       shutdownGraceSeconds: 30,
+      concurrency: 1,
       poolSize: 4,
     });
   });
@@ -52,6 +53,7 @@ describe('resolveConfig precedence', () => {
     RUSH_LEASE_TTL: '10',
     RUSH_TIMEOUT_GRACE: '7',
     RUSH_SHUTDOWN_GRACE: '3',
+    RUSH_CONCURRENCY: '6',
     RUSH_POOL_SIZE: '8',
   };
 
@@ -69,6 +71,7 @@ describe('resolveConfig precedence', () => {
       leaseTtlSeconds: 10,
       timeoutGraceSeconds: 7,
       shutdownGraceSeconds: 3,
+      concurrency: 6,
       poolSize: 8,
     });
   });
@@ -84,6 +87,7 @@ describe('resolveConfig precedence', () => {
       leaseTtl: '6',
       timeoutGrace: '0',
       shutdownGrace: '1',
+      concurrency: '2',
       poolSize: '2',
     };
     expect(resolveConfig(flags, env, host)).toEqual({
@@ -99,6 +103,7 @@ describe('resolveConfig precedence', () => {
       leaseTtlSeconds: 6,
       timeoutGraceSeconds: 0,
       shutdownGraceSeconds: 1,
+      concurrency: 2,
       poolSize: 2,
     });
   });
@@ -213,5 +218,29 @@ describe('resolveConfig errors', () => {
   it('accepts a worker ttl just above the poll interval', () => {
     const config = resolveConfig({ pollInterval: '5', workerTtl: '5.5' }, {}, host);
     expect(config.workerTtlSeconds).toBe(5.5);
+  });
+});
+
+describe('resolveConfig concurrency', () => {
+  it('sizes the pool for the slots unless told', () => {
+    expect(resolveConfig({ concurrency: '8' }, {}, host).poolSize).toBe(11);
+    expect(resolveConfig({ concurrency: '8', poolSize: '3' }, {}, host).poolSize).toBe(3);
+  });
+
+  it('refuses a fractional or huge number of slots', () => {
+    expect(configError({ concurrency: '1.5' }, {}, host).message).toBe(
+      '--concurrency must be a whole number from 1 to 256 (got 1.5)',
+    );
+    expect(configError({ concurrency: '0' }, {}, host).message).toBe(
+      '--concurrency must be a number >= 1 (got "0")',
+    );
+    expect(configError({ concurrency: '300' }, {}, host).message).toBe(
+      '--concurrency must be a whole number from 1 to 256 (got 300)',
+    );
+  });
+
+  it('names one slot after the process, and several name/1 … name/n', () => {
+    expect(slotNames('w', 1)).toEqual(['w']);
+    expect(slotNames('w', 3)).toEqual(['w/1', 'w/2', 'w/3']);
   });
 });
