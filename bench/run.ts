@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
+import { throughput, type Throughput } from './scenarios/throughput.js';
 import type { Summary } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -23,8 +24,18 @@ const smoke = flags.smoke;
 // Polling is slow by nature (seconds a sample): it gets fewer samples. The smoke run only
 // proves the bench works, with a shorter poll so that CI spends seconds on it.
 const plan = smoke
-  ? { wake: { notify: 20, poll: 2 }, handoff: { notify: 10, poll: 3 }, pollInterval: '0.5' }
-  : { wake: { notify: 200, poll: 6 }, handoff: { notify: 100, poll: 4 }, pollInterval: '5' };
+  ? {
+      wake: { notify: 20, poll: 2 },
+      handoff: { notify: 10, poll: 3 },
+      throughput: { notify: 300, poll: 300, multiJob: 50 },
+      pollInterval: '0.5',
+    }
+  : {
+      wake: { notify: 200, poll: 6 },
+      handoff: { notify: 100, poll: 4 },
+      throughput: { notify: 20_000, poll: 5_000, multiJob: 2_000 },
+      pollInterval: '5',
+    };
 
 const modes: Mode[] = [
   { name: 'notify', args: [] },
@@ -41,17 +52,18 @@ function commit(): string {
 
 function row(label: string, notify: number, poll: number | undefined, unit = 'ms'): string {
   const ratio = poll !== undefined && notify > 0 ? `${(poll / notify).toFixed(0)}x` : '-';
-  const polled = poll === undefined ? "-" : `${poll} ${unit}`;
+  const polled = poll === undefined ? '-' : `${poll} ${unit}`;
   return `| ${label.padEnd(22)} | ${`${notify} ${unit}`.padStart(12)} | ${polled.padStart(12)} | ${ratio.padStart(13)} |`;
 }
 
 async function main(): Promise<void> {
   const server = await benchServer();
   const started = Date.now();
-  const results: { wake: Record<string, Summary>; handoff: Record<string, Handoff> } = {
-    wake: {},
-    handoff: {},
-  };
+  const results: {
+    wake: Record<string, Summary>;
+    handoff: Record<string, Handoff>;
+    throughput: Record<string, Record<string, Throughput>>;
+  } = { wake: {}, handoff: {}, throughput: {} };
   try {
     for (const mode of modes) {
       const url = await server.freshDatabase(mode.name);
@@ -59,15 +71,45 @@ async function main(): Promise<void> {
       results.wake[mode.name] = await wake(url, mode, plan.wake[mode.name]);
       process.stderr.write(`bench: handoff, ${mode.name} (${plan.handoff[mode.name]} jobs)\n`);
       results.handoff[mode.name] = await handoff(url, mode, plan.handoff[mode.name]);
+      const runs = plan.throughput[mode.name];
+      const tp: Record<string, Throughput> = {};
+      for (const slots of [2, 8]) {
+        process.stderr.write(`bench: throughput, ${mode.name} (${runs} runs, ${slots} slots)\n`);
+        tp[`single_${slots}`] = await throughput(
+          await server.freshDatabase(`${mode.name}_tp${slots}`),
+          mode,
+          {
+            runs,
+            jobsPerRun: 1,
+            slots,
+          },
+        );
+      }
+      process.stderr.write(
+        `bench: throughput, ${mode.name} (${plan.throughput.multiJob} runs of 5 jobs)\n`,
+      );
+      tp.five_8 = await throughput(await server.freshDatabase(`${mode.name}_tp5`), mode, {
+        runs: plan.throughput.multiJob,
+        jobsPerRun: 5,
+        slots: 8,
+      });
+      results.throughput[mode.name] = tp;
     }
   } finally {
     await server.close();
   }
-  const { wake: w, handoff: h } = results;
+  const { wake: w, handoff: h, throughput: t } = results;
+  // Higher is better for rates: the ratio column says how many times notify beats poll.
+  const rate = (label: string, key: string): string => {
+    const notify = t.notify?.[key]?.attemptsPerSecond ?? 0;
+    const poll = t.poll?.[key]?.attemptsPerSecond;
+    const ratio = poll ? `${(notify / poll).toFixed(1)}x` : '-';
+    return `| ${label.padEnd(22)} | ${`${notify} /s`.padStart(12)} | ${(poll === undefined ? '-' : `${poll} /s`).padStart(12)} | ${ratio.padStart(13)} |`;
+  };
   const table = [
     `Rush bench ${smoke ? '(smoke) ' : ''}on ${server.describe}, commit ${commit()}, ${cpus().length} cores`,
     '',
-    '| measure                |       notify |         poll | poll / notify |',
+    '| measure                |       notify |         poll |   notify gain |',
     '|------------------------|--------------|--------------|---------------|',
     row('wake p50', w.notify!.p50, w.poll?.p50),
     row('wake p90', w.notify!.p90, w.poll?.p90),
@@ -75,6 +117,9 @@ async function main(): Promise<void> {
     row('handoff p50', h.notify!.p50, h.poll?.p50),
     row('handoff p99', h.notify!.p99, h.poll?.p99),
     row('time per step', h.notify!.perStep, h.poll?.perStep),
+    rate('attempts/s, 2 slots', 'single_2'),
+    rate('attempts/s, 8 slots', 'single_8'),
+    rate('5-job runs, attempts/s', 'five_8'),
     '',
     `poll interval ${plan.pollInterval} s; samples: wake ${w.notify!.n}/${w.poll?.n ?? 0}, ` +
       `handoff ${h.notify!.n}/${h.poll?.n ?? 0}; ` +

@@ -206,11 +206,14 @@ CREATE OR REPLACE FUNCTION rush_master_tick(
   p_now timestamptz DEFAULT now(),
   p_limit integer DEFAULT 2000,
   p_worker_ttl_seconds numeric DEFAULT 15,
-  p_timeout_grace_seconds numeric DEFAULT 30
+  p_timeout_grace_seconds numeric DEFAULT 30,
+  p_maintenance boolean DEFAULT true
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  done jsonb;
+  done jsonb := jsonb_build_object(
+    'accepted', 0, 'rejected', 0, 'archived', 0, 'next_jobs', 0, 'retries', 0, 'waiting', 0,
+    'stuck', 0, 'completed', 0, 'lost_workers', 0, 'timed_out', 0, 'released', 0, 'assigned', 0);
   next_wake timestamptz;
 BEGIN
   IF NOT rush_hold_lease(p_master, p_term) THEN
@@ -218,11 +221,25 @@ BEGIN
   END IF;
   PERFORM set_config('rush.master_woken', 'tick', true);
 
-  done := rush_fail_abandoned(p_now, p_worker_ttl_seconds, p_timeout_grace_seconds)
-       || rush_accept_requests(p_now, p_limit)
-       || rush_settle_finished(p_now, p_limit)
-       || rush_release_retries(p_now)
-       || rush_assign_ready(p_now, p_limit);
+  -- Each step runs only when an index probe finds work for it, so an idle or notified tick
+  -- costs a few probes. Lost workers and overdue attempts are looked for on the timer and the
+  -- sweep (p_maintenance), not on every notification.
+  IF p_maintenance THEN
+    done := done || rush_fail_abandoned(p_now, p_worker_ttl_seconds, p_timeout_grace_seconds);
+  END IF;
+  IF EXISTS (SELECT 1 FROM run_request WHERE status = 'Pending') THEN
+    done := done || rush_accept_requests(p_now, p_limit);
+  END IF;
+  IF EXISTS (SELECT 1 FROM run_state WHERE status IN ('Complete', 'Failed')) THEN
+    done := done || rush_settle_finished(p_now, p_limit);
+  END IF;
+  IF EXISTS (SELECT 1 FROM run_state WHERE status = 'Waiting' AND readytime <= p_now) THEN
+    done := done || rush_release_retries(p_now);
+  END IF;
+  IF EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
+     AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free') THEN
+    done := done || rush_assign_ready(p_now, p_limit);
+  END IF;
 
   SELECT least(
            (SELECT min(s.readytime) FROM run_state s WHERE s.status = 'Waiting'),

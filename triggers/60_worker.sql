@@ -116,9 +116,11 @@ BEGIN
   WHERE w.name = r.worker AND w.run_id = r.attempt AND w.status = 'Busy';
   PERFORM rush_assign_ready(now(), cardinality(workers), workers);
 
-  -- The master is needed for a retry's timer, or for Ready work these workers did not take.
+  -- The master is needed for a retry's timer, or when Ready work is left and a worker is Free
+  -- to take it (a backlog that only busy workers will drain needs nobody woken).
   IF coalesce((settled ->> 'waiting')::integer, 0) > 0
-     OR EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready') THEN
+     OR (EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
+         AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free')) THEN
     PERFORM pg_notify('rush_master', 'finished');
   END IF;
 

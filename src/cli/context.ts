@@ -32,6 +32,18 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
+/** Errors that mean the database could not be reached or entered, not that a query failed. */
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  '28P01', // invalid_password
+  '28000', // invalid_authorization_specification
+  '3D000', // invalid_catalog_name: no such database
+]);
+
 /** Runs `use` with a small pool on the configured database, always closing it. */
 export async function withPool<T>(
   options: GlobalOptions,
@@ -40,6 +52,17 @@ export async function withPool<T>(
   const pool = createPool(options.databaseUrl ?? process.env.DATABASE_URL, 2, 'cli');
   try {
     return await use(pool);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) {
+      throw new CliError(
+        `cannot connect to PostgreSQL: ${(error as Error).message} ` +
+          '(set DATABASE_URL or the PG* variables, or pass --database-url)',
+        EXIT.error,
+        { cause: error },
+      );
+    }
+    throw error;
   } finally {
     await pool.end();
   }

@@ -2,6 +2,14 @@
 import { Command, CommanderError } from 'commander';
 import { migrate } from '../db/migrate.js';
 import { workerCommand } from '../worker.js';
+import { cancelCommand } from './commands/cancel.js';
+import { historyCommand } from './commands/history.js';
+import { logsCommand } from './commands/logs.js';
+import { paramCommand } from './commands/param.js';
+import { pipelineCommand } from './commands/pipeline.js';
+import { retryCommand } from './commands/retry.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
 import { CliError, EXIT, type GlobalOptions } from './context.js';
 import { upCommand } from './up.js';
 
@@ -10,12 +18,35 @@ const program = new Command('rush')
   .option('--database-url <url>', 'PostgreSQL connection string (env DATABASE_URL, else PG*)')
   .option('--json', 'print JSON for scripts instead of tables')
   .option('--verbose', 'on error, print the stack and causes')
+  // Commander's own complaints (unknown option, missing argument) read like ours: "rush: …".
+  .configureOutput({ outputError: (text, write) => write(`rush: ${text.replace(/^error: /, '')}`) })
   .exitOverride();
 
 const global = (): GlobalOptions => program.opts<GlobalOptions>();
 
+pipelineCommand(program, global);
+paramCommand(program, global);
+runCommand(program, global);
+statusCommand(program, global);
+historyCommand(program, global);
+retryCommand(program, global);
+cancelCommand(program, global);
+logsCommand(program, global);
 upCommand(program, global);
-program.addCommand(workerCommand());
+// Built on its own (dist/worker.js runs it too): given the same error handling here. Its
+// --database-url is also rush's global one, which commander hands to rush wherever it stands
+// (`rush worker --database-url X` too): pass it on, or the worker would not see it.
+program.addCommand(
+  workerCommand()
+    .exitOverride()
+    .configureOutput(program.configureOutput())
+    .hook('preAction', (worker) => {
+      const url = global().databaseUrl;
+      if (url !== undefined && worker.getOptionValue('databaseUrl') === undefined) {
+        worker.setOptionValue('databaseUrl', url);
+      }
+    }),
+);
 program
   .command('migrate')
   .description('apply pending migrations and the trigger scripts, then exit')
@@ -32,6 +63,12 @@ function explain(error: unknown, verbose: boolean): string {
   }
   return text.split('\n')[0] ?? text;
 }
+
+// `rush logs | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? EXIT.ok);
+});
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {

@@ -115,12 +115,10 @@ export async function watchRun(
       };
       client.on('notification', () => void check());
       client.on('error', reject);
-      void client
-        .query('LISTEN rush_run_request; LISTEN rush_master')
-        .then(check, reject)
-        .then(() => {
-          timer = setInterval(() => void check(), options.intervalMs ?? 250);
-        });
+      // Set before anything can settle, so that the finally below always clears it (the
+      // client runs queries in order: no check overtakes the LISTEN).
+      timer = setInterval(() => void check(), options.intervalMs ?? 250);
+      void client.query('LISTEN rush_run_request; LISTEN rush_master').then(check, reject);
     });
   } finally {
     clearInterval(timer);

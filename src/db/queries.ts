@@ -174,13 +174,27 @@ export async function masterTick(
   db: Pool,
   master: string,
   term: number,
-  options: { workerTtlSeconds: number; timeoutGraceSeconds: number; limit: number },
+  options: {
+    workerTtlSeconds: number;
+    timeoutGraceSeconds: number;
+    limit: number;
+    /** Look for lost workers and overdue attempts too (on the timer and the sweep). */
+    maintenance: boolean;
+  },
 ): Promise<TickSummary> {
   const { rows } = await db.query<{ summary: TickSummary }>({
     name: 'rush_master_tick',
     text: `SELECT rush_master_tick(p_master => $1, p_term => $2, p_limit => $3,
-             p_worker_ttl_seconds => $4, p_timeout_grace_seconds => $5) AS summary`,
-    values: [master, term, options.limit, options.workerTtlSeconds, options.timeoutGraceSeconds],
+             p_worker_ttl_seconds => $4, p_timeout_grace_seconds => $5,
+             p_maintenance => $6) AS summary`,
+    values: [
+      master,
+      term,
+      options.limit,
+      options.workerTtlSeconds,
+      options.timeoutGraceSeconds,
+      options.maintenance,
+    ],
   });
   return rows[0]?.summary ?? { master: false };
 }

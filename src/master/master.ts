@@ -134,6 +134,7 @@ export class Master extends EventEmitter<MasterEvents> {
       limit: TICK_LIMIT,
       workerTtlSeconds: this.config.workerTtlSeconds,
       timeoutGraceSeconds: this.config.timeoutGraceSeconds,
+      maintenance: wake.by !== 'notify' && wake.by !== 'more',
     });
     const ms = Math.round((performance.now() - started) * 100) / 100;
     if (!summary.master) {

@@ -22,6 +22,7 @@ describe('migrate', () => {
       'create-migrations-table',
       'tables',
       'pipeline_job_table',
+      'hot_path_indexes',
     ]);
     const { rows: meta } = await db.pool.query(
       `SELECT value FROM rush_meta WHERE key = 'triggers_hash'`,

@@ -34,7 +34,12 @@ async function heartbeat(pool: pg.Pool, worker: string) {
 let db: TestDatabase;
 let term: number;
 
-const tickOptions = { limit: 2000, workerTtlSeconds: 3600, timeoutGraceSeconds: 30 };
+const tickOptions = {
+  limit: 2000,
+  workerTtlSeconds: 3600,
+  timeoutGraceSeconds: 30,
+  maintenance: true,
+};
 
 async function channelOf(worker: string): Promise<string> {
   const { rows } = await db.pool.query<{ channel: string }>(
@@ -144,10 +149,25 @@ describe('what each change notifies', () => {
     await registerWorker(db.pool, 'w1', 'h', 1);
     await insertRequest(db.pool, { pipeline: 'etl' });
     await masterTick(db.pool, 'm', term, tickOptions);
+    await registerWorker(db.pool, 'w2', 'h', 2); // Free, so the master has someone to give it to
     const listener = await collectNotifications(db.url, ['rush_master']);
     await finishAttempt(db.pool, 'w1', 1, true, null, 'Offline'); // stopping: takes nothing
     await listener.settle();
     expect(listener.received).toEqual([{ channel: 'rush_master', payload: 'finished' }]);
+    await listener.close();
+  });
+
+  it('a backlog that only busy workers will drain wakes nobody', async () => {
+    await registerWorker(db.pool, 'w1', 'h', 1);
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await insertRequest(db.pool, { pipeline: 'etl' });
+    await masterTick(db.pool, 'm', term, tickOptions);
+    const listener = await collectNotifications(db.url, ['rush_master']);
+    const finished = await finishAttempt(db.pool, 'w1', 1, true, null, 'Free');
+    expect(finished.next?.jobinstance).toBe(2);
+    await listener.settle();
+    expect(listener.received).toEqual([]);
     await listener.close();
   });
 

@@ -1,0 +1,106 @@
+import pg from 'pg';
+import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
+import { benchJobsDir, type Mode } from './latency.js';
+
+export interface Throughput {
+  runs: number;
+  jobsPerRun: number;
+  slots: number;
+  seconds: number;
+  runsPerSecond: number;
+  attemptsPerSecond: number;
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * `runs` requests inserted in one statement, run by two worker processes sharing `slots` job
+ * slots; from the insert to the last request's end, as the database's own clock tells it.
+ */
+export async function throughput(
+  url: string,
+  mode: Mode,
+  options: { runs: number; jobsPerRun: number; slots: number },
+): Promise<Throughput> {
+  const pipeline = `tp_${mode.name}_${options.slots}_${options.jobsPerRun}`;
+  await withClient(url, async (client) => {
+    const jobs = Array.from({ length: options.jobsPerRun }, (_, i) => ({
+      name: `step${i + 1}`,
+      class_name: 'mark.Noop',
+    }));
+    await client.query('INSERT INTO pipeline (name, definition) VALUES ($1, $2)', [
+      pipeline,
+      { jobs },
+    ]);
+  });
+  const perProcess = String(Math.max(1, options.slots / 2));
+  for (const n of [1, 2]) {
+    startWorker({
+      name: `bench-tp-${mode.name}-${n}`,
+      databaseUrl: url,
+      args: [
+        '--jobs-dir',
+        benchJobsDir,
+        '--log-level',
+        'warn',
+        '--concurrency',
+        perProcess,
+        ...mode.args,
+      ],
+    });
+  }
+  try {
+    // Both processes registered and one of them is master: the lease is held.
+    await withClient(url, async (client) => {
+      for (;;) {
+        const { rows } = await client.query<{ n: number; master: string | null }>(
+          `SELECT (SELECT count(*)::int FROM worker WHERE name LIKE $1 AND status = 'Free') AS n,
+                  (SELECT master FROM master_token WHERE endtime > now()) AS master`,
+          [`bench-tp-${mode.name}-%`],
+        );
+        if (rows[0]!.n >= options.slots && rows[0]!.master) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
+    return await withClient(url, async (client) => {
+      await client.query(
+        `INSERT INTO run_request (pipeline) SELECT $1 FROM generate_series(1, $2)`,
+        [pipeline, options.runs],
+      );
+      for (;;) {
+        const { rows } = await client.query<{ open: number }>(
+          `SELECT count(*)::int AS open FROM run_request WHERE pipeline = $1 AND status IN ('Pending', 'Accepted')`,
+          [pipeline],
+        );
+        if (rows[0]!.open === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const { rows } = await client.query<{ seconds: number; complete: number }>(
+        `SELECT extract(epoch FROM max(updated) - min(created))::float8 AS seconds,
+                count(*) FILTER (WHERE status = 'Complete')::int AS complete
+         FROM run_request WHERE pipeline = $1`,
+        [pipeline],
+      );
+      const { seconds, complete } = rows[0]!;
+      if (complete !== options.runs)
+        throw new Error(`only ${complete} of ${options.runs} runs completed`);
+      const round = (x: number): number => Math.round(x);
+      return {
+        ...options,
+        seconds: Math.round(seconds * 100) / 100,
+        runsPerSecond: round(options.runs / seconds),
+        attemptsPerSecond: round((options.runs * options.jobsPerRun) / seconds),
+      };
+    });
+  } finally {
+    await stopAllWorkers();
+  }
+}
