@@ -14,6 +14,8 @@ export interface Config {
   logDir: string;
   logLevel: LogLevel;
   listen: boolean;
+  /** Seconds without any notification after which the worker checks its listening connection. */
+  listenCheckSeconds: number;
   migrate: boolean;
   workerTtlSeconds: number;
   leaseTtlSeconds: number;
@@ -33,6 +35,7 @@ export interface FlagValues {
   logDir?: string;
   logLevel?: string;
   listen?: boolean;
+  listenCheck?: string;
   migrate?: boolean;
   workerTtl?: string;
   leaseTtl?: string;
@@ -51,6 +54,7 @@ export const OPTIONS = {
   logDir: { env: 'RUSH_LOG_DIR', default: 'logs' },
   logLevel: { env: 'RUSH_LOG_LEVEL', default: 'info' },
   listen: { env: 'RUSH_NO_LISTEN', default: 'listen' },
+  listenCheck: { env: 'RUSH_LISTEN_CHECK', default: '30' },
   migrate: { env: 'RUSH_NO_MIGRATE', default: 'migrate' },
   workerTtl: { env: 'RUSH_WORKER_TTL', default: '15' },
   leaseTtl: { env: 'RUSH_LEASE_TTL', default: '15' },
@@ -135,6 +139,7 @@ export function resolveConfig(
     logDir: pick('logDir') ?? OPTIONS.logDir.default,
     logLevel: logLevel as LogLevel,
     listen: switchOn('listen'),
+    listenCheckSeconds: number('listenCheck', 0.5),
     migrate: switchOn('migrate'),
     workerTtlSeconds: number('workerTtl', 1),
     leaseTtlSeconds: number('leaseTtl', 1),

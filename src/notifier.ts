@@ -33,6 +33,8 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       retryTimeout: Infinity,
       retryLimit: Infinity,
       retryInterval: (attempt) => backoffDelay(attempt),
+      // The runtime checks end to end (a notification to itself) instead of a query every 30 s.
+      paranoidChecking: false,
       // Payloads are plain text; the receiver parses what it expects.
       parse: (text: string) => text,
       serialize: (data: unknown) => String(data),

@@ -22,6 +22,13 @@ import { wakeFields, type Wake } from './wake.js';
 export const BUILTIN_JOBS_DIR = fileURLToPath(new URL('.', import.meta.url));
 
 export const MASTER_CHANNEL = 'rush_master';
+
+/**
+ * A listening connection can die without an error (a NAT or firewall dropping it, a LISTEN
+ * lost on the server side). After --listen-check seconds without any notification, the worker
+ * notifies itself; if that does not come back within this long either, it reconnects.
+ */
+const PING_TIMEOUT_MS = 5_000;
 export const LEASE_CHANNEL = 'rush_lease';
 
 /** One job slot of the process: a worker row, its channel, its executor. */
@@ -44,6 +51,8 @@ export class WorkerRuntime {
   private readonly master: Master;
   private notifier: Notifier | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private lastHeard = performance.now();
+  private pingSentAt: number | undefined;
   private sweeping: Promise<void> | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
@@ -105,9 +114,10 @@ export class WorkerRuntime {
     this.logger.info({ why, busy }, 'worker stopping');
     await this.notifier?.stop();
     await this.sweeping;
+    // The lease goes first, so a standby takes over while the running jobs finish here.
+    await this.master.stop();
     const graceMs = this.config.shutdownGraceSeconds * 1000;
     await Promise.all(this.slots.map((slot) => slot.executor.stop(graceMs, why)));
-    await this.master.stop();
     if (wasRunning) {
       for (const slot of this.slots) {
         await workerOffline(this.pool, slot.name).catch((error: unknown) =>
@@ -132,13 +142,20 @@ export class WorkerRuntime {
   }
 
   private async startListening(): Promise<void> {
-    const notifier = new Notifier(connectionConfig(this.config.databaseUrl), this.logger);
+    const notifier = new Notifier(
+      {
+        ...connectionConfig(this.config.databaseUrl),
+        application_name: `rush listen ${this.config.name}`.slice(0, 63),
+      },
+      this.logger,
+    );
     notifier.on('notification', (channel, payload) => this.onNotification(channel, payload));
     notifier.on('reconnected', () => this.sweepNow({ by: 'reconnect' }));
     try {
       await notifier.start();
       for (const slot of this.slots) await notifier.listen(slot.channel);
       await notifier.listen(LEASE_CHANNEL);
+      if (this.master.leading) await notifier.listen(MASTER_CHANNEL);
       this.notifier = notifier;
     } catch (error) {
       await notifier.stop();
@@ -151,6 +168,8 @@ export class WorkerRuntime {
   }
 
   private onNotification(channel: string, payload: string): void {
+    this.lastHeard = performance.now();
+    this.pingSentAt = undefined;
     const wake: Wake = { by: 'notify', channel, payload };
     const slot = this.byChannel.get(channel);
     if (slot) void this.onAssignment(slot, payload, wake);
@@ -168,6 +187,7 @@ export class WorkerRuntime {
         slot.executor.cancel(parsed.cancel);
         return;
       }
+      if ('ping' in parsed) return; // the listening connection's own check: it arrived
       // A payload too large for a notification carries the id only.
       const attempt =
         parsed.pipeline === undefined
@@ -199,6 +219,30 @@ export class WorkerRuntime {
     } catch (error) {
       this.logger.warn({ err: error, ...wakeFields(wake) }, 'taking the lease failed');
     }
+  }
+
+  /** Proves now and then that notifications still arrive, and reconnects when they do not. */
+  private async checkListener(): Promise<void> {
+    if (!this.notifier || !this.config.listen) return;
+    const now = performance.now();
+    const checkMs = this.config.listenCheckSeconds * 1000;
+    if (this.pingSentAt !== undefined) {
+      if (now - this.pingSentAt < Math.min(PING_TIMEOUT_MS, checkMs)) return;
+      this.logger.warn(
+        { silentForMs: Math.round(now - this.lastHeard) },
+        'listening connection silent (its own notification never came back): reconnecting',
+      );
+      this.pingSentAt = undefined;
+      this.lastHeard = now;
+      await this.notifier.stop();
+      this.notifier = undefined;
+      // What was sent meanwhile is lost: the next sweep (one poll interval away) repairs it.
+      await this.startListening();
+      return;
+    }
+    if (now - this.lastHeard < checkMs) return;
+    this.pingSentAt = now;
+    await this.pool.query('SELECT pg_notify($1, $2)', [this.slots[0]!.channel, '{"ping":true}']);
   }
 
   private scheduleSweep(delayMs: number, wake: Wake): void {
@@ -240,6 +284,7 @@ export class WorkerRuntime {
       }
       if (beat.leaseFree && !this.master.leading) await this.acquireLease(wake);
       this.master.wake(wake);
+      await this.checkListener();
       this.logger.debug({ ...wakeFields(wake), slots: beat.slots.map((b) => b.status) }, 'sweep');
     } catch (error) {
       this.logger.warn(

@@ -35,6 +35,15 @@ export function workerCommand(): Command {
         describe('listen', 'poll only, no LISTEN (PgBouncer transaction mode)'),
       ),
     )
+    .addOption(
+      new Option(
+        '--listen-check <seconds>',
+        describe(
+          'listenCheck',
+          'silence after which the worker checks that notifications still arrive',
+        ),
+      ),
+    )
     .addOption(new Option('--no-migrate', describe('migrate', 'do not apply migrations at start')))
     .addOption(
       new Option(

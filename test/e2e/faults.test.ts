@@ -1,0 +1,210 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { startProxy } from '../support/proxy.js';
+import { definePipeline, insertRequest } from '../support/sql.js';
+import { waitForRequest, waitUntil } from '../support/wait.js';
+import {
+  assertNoLeakedWorkers,
+  startWorker,
+  stopAllWorkers,
+  type WorkerProcess,
+} from '../support/workers.js';
+
+// Short clocks so that faults are seen in seconds; the defaults are 15 s.
+const FAST = [
+  '--worker-ttl',
+  '2',
+  '--lease-ttl',
+  '2',
+  '--poll-interval',
+  '0.5',
+  '--shutdown-grace',
+  '5',
+];
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await definePipeline(db.pool, 'nap', [{ name: 'sleep', retry_limit: 1, retry_gap_minutes: 0 }]);
+});
+afterEach(async () => {
+  await stopAllWorkers('SIGKILL');
+  await db.pool.query(
+    `UPDATE run_request SET status = 'Cancelled' WHERE status IN ('Pending', 'Accepted');
+     DELETE FROM run_state; DELETE FROM worker;
+     UPDATE master_token SET master = NULL, endtime = '-infinity'`,
+  );
+});
+afterAll(async () => {
+  assertNoLeakedWorkers();
+  await db.close();
+});
+
+function start(name: string): WorkerProcess {
+  return startWorker({ name, databaseUrl: db.url, args: FAST });
+}
+
+async function started(worker: WorkerProcess): Promise<void> {
+  await worker.waitForLog((l) => l.msg === 'worker started');
+}
+
+/** Inserts a request whose only job sleeps `ms`, and waits until it runs on some worker. */
+async function napRunning(ms: number): Promise<{ id: number; worker: string }> {
+  const id = await insertRequest(db.pool, { pipeline: 'nap', params: { sleep_ms: ms } });
+  const worker = await waitUntil(
+    db.url,
+    [],
+    async () => {
+      const { rows } = await db.pool.query<{ worker: string }>(
+        `SELECT worker FROM run_state WHERE request_id = $1 AND status = 'Running'`,
+        [id],
+      );
+      return rows[0]?.worker;
+    },
+    { what: `request ${id} to run` },
+  );
+  return { id, worker };
+}
+
+describe('a worker dies', () => {
+  it('is marked Lost after --worker-ttl, its attempt failed and retried on another worker', async () => {
+    const boss = start('boss');
+    await boss.waitForLog((l) => l.msg === 'became master');
+    await napRunning(60_000); // keeps the master busy
+    const victim = start('victim');
+    await started(victim);
+    const { id, worker } = await napRunning(1_000);
+    expect(worker).toBe('victim');
+    const spare = start('spare');
+    await started(spare);
+
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    const row = await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck']);
+    expect(row.status).toBe('Complete');
+    const { rows } = await db.pool.query<{
+      worker: string;
+      status: string;
+      message: string | null;
+      archived: Date;
+    }>(`SELECT worker, status, message, archived FROM archive WHERE request_id = $1 ORDER BY id`, [
+      id,
+    ]);
+    expect(rows.map((r) => [r.worker, r.status])).toEqual([
+      ['victim', 'Failed'],
+      ['spare', 'Complete'],
+    ]);
+    expect(rows[0]!.message).toMatch(/^worker 'victim' was lost: no heartbeat since /);
+    console.info(
+      `[faults] lost worker detected and failed in ${rows[0]!.archived.getTime() - killedAt} ms`,
+    );
+    const { rows: status } = await db.pool.query(`SELECT status FROM worker WHERE name = 'victim'`);
+    expect(status).toEqual([{ status: 'Lost' }]);
+
+    // It comes back under the same name: registered Free again, and takes work.
+    const back = start('victim');
+    await started(back);
+    const { rows: again } = await db.pool.query(
+      `SELECT status, run_id FROM worker WHERE name = 'victim'`,
+    );
+    expect(again).toEqual([{ status: 'Free', run_id: null }]);
+  });
+});
+
+describe('the master dies', () => {
+  it('is replaced by a standby within --lease-ttl, and runs go on', async () => {
+    const boss = start('boss');
+    await boss.waitForLog((l) => l.msg === 'became master');
+    const standby = start('standby');
+    await started(standby);
+    const killedAt = Date.now();
+    boss.child.kill('SIGKILL');
+    const took = await standby.waitForLog((l) => l.msg === 'became master', 10_000);
+    console.info(`[faults] standby became master ${Number(took.time) - killedAt} ms after kill -9`);
+    const id = await insertRequest(db.pool, { pipeline: 'nap', params: { sleep_ms: 1 } });
+    expect((await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck'])).status).toBe(
+      'Complete',
+    );
+    const { rows } = await db.pool.query(`SELECT master, term FROM master_token`);
+    expect(rows[0]).toMatchObject({ master: 'standby' });
+  });
+});
+
+describe('a clean stop (SIGTERM)', () => {
+  it('lets the running job finish, goes Offline, and hands the lease over at once', async () => {
+    const boss = start('boss');
+    await boss.waitForLog((l) => l.msg === 'became master');
+    const { id } = await napRunning(1_500);
+    const standby = start('standby');
+    await started(standby);
+    const stoppedAt = Date.now();
+    const exit = boss.stop('SIGTERM');
+    const took = await standby.waitForLog((l) => l.msg === 'became master', 10_000);
+    expect(await exit).toBe(0);
+    console.info(
+      `[faults] standby became master ${Number(took.time) - stoppedAt} ms after SIGTERM`,
+    );
+    expect(took.woke).toBe('notify');
+    expect(took.channel).toBe('rush_lease');
+    expect((await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck'])).status).toBe(
+      'Complete',
+    );
+    const { rows } = await db.pool.query(`SELECT status FROM worker WHERE name = 'boss'`);
+    expect(rows).toEqual([{ status: 'Offline' }]);
+  });
+
+  it('aborts and fails the job after --shutdown-grace, and a second signal stops at once', async () => {
+    const worker = start('slowpoke');
+    await worker.waitForLog((l) => l.msg === 'became master');
+    const first = await napRunning(60_000);
+    const exit = worker.stop('SIGTERM', 30_000);
+    await worker.waitForLog((l) => l.msg === 'worker stopping');
+    // The grace is 5 s: well before it, the second signal ends it.
+    worker.child.kill('SIGTERM');
+    expect(await exit).toBe(130);
+    const { rows } = await db.pool.query<{ status: string; message: string }>(
+      `SELECT status, message FROM archive WHERE request_id = $1
+       UNION ALL SELECT status, message FROM run_state WHERE request_id = $1`,
+      [first.id],
+    );
+    expect(rows[0]).toMatchObject({ status: 'Failed' });
+    expect(rows[0]!.message).toMatch(/aborted: worker "slowpoke" stopped \(SIGTERM, twice\)/);
+  });
+});
+
+describe('a listening connection that dies silently', () => {
+  it('is noticed by the worker notifying itself, and replaced', async () => {
+    const server = new URL(db.url);
+    const proxy = await startProxy(Number(server.port || 5432));
+    try {
+      const viaProxy = new URL(db.url);
+      viaProxy.hostname = '127.0.0.1';
+      viaProxy.port = String(proxy.port);
+      const worker = startWorker({
+        name: 'deaf',
+        databaseUrl: viaProxy.toString(),
+        args: [...FAST, '--listen-check', '1'],
+      });
+      await worker.waitForLog((l) => l.msg === 'became master');
+      // Its listening connection stays open but carries nothing more, like a dropped NAT entry.
+      expect(proxy.blackhole('rush listen')).toBe(1);
+      await worker.waitForLog(
+        (l) =>
+          l.msg ===
+          'listening connection silent (its own notification never came back): reconnecting',
+      );
+      // The new connection hears again: a request starts from a notification, not a sweep.
+      const id = await insertRequest(db.pool, { pipeline: 'nap', params: { sleep_ms: 1 } });
+      expect((await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck'])).status).toBe(
+        'Complete',
+      );
+      const run = await worker.waitForLog(
+        (l) => l.msg === 'attempt started' && l.jobinstance !== undefined,
+      );
+      expect(run.woke).toBe('notify');
+    } finally {
+      await stopAllWorkers('SIGKILL');
+      await proxy.close();
+    }
+  });
+});
