@@ -279,6 +279,7 @@ export class WorkerRuntime {
           await this.register(slot);
           continue;
         }
+        if (slotBeat.wasLost) slot.executor.abandon();
         if (slotBeat.attempt) slot.executor.offer(slotBeat.attempt, wake);
         if (slotBeat.cancel !== null) slot.executor.cancel(slotBeat.cancel);
       }

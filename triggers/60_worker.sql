@@ -22,12 +22,15 @@ END $$;
 
 -- The heartbeat of every slot of a worker process, and the sweep of their state, in one round
 -- trip: for each slot, the attempt assigned to it (in case its notification was lost), or the id
--- of one to abort because its run was cancelled; and whether the master lease is free to take
--- (or still held under this process's name by a former process). A worker that was marked Lost but is alive comes back
+-- of one to abort because its run was cancelled, and whether it had been marked Lost (then
+-- whatever it still runs was already failed and given to another worker: it must stop); and
+-- whether the master lease is free to take (or still held under this process's name by a
+-- former process). A worker that was marked Lost but is alive comes back
 -- Free; the attempt taken from it was already failed and re-queued, and its id fences any late
 -- result.
 CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_workers text[], p_process text)
-RETURNS TABLE (worker text, status text, attempt jsonb, cancel bigint, lease_free boolean)
+RETURNS TABLE (worker text, status text, was_lost boolean, attempt jsonb, cancel bigint,
+               lease_free boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -37,15 +40,19 @@ BEGIN
   INTO free_lease FROM master_token t;
 
   RETURN QUERY
-  WITH beat AS (
+  WITH before AS (
+    SELECT w.name, w.status FROM worker w WHERE w.name = ANY (p_workers) FOR UPDATE
+  ),
+  beat AS (
     UPDATE worker w
     SET lastseen = now(),
         status = CASE WHEN w.status = 'Lost' THEN 'Free' ELSE w.status END,
         run_id = CASE WHEN w.status = 'Lost' THEN NULL ELSE w.run_id END
-    WHERE w.name = ANY (p_workers)
-    RETURNING w.name, w.status, w.run_id
+    FROM before
+    WHERE w.name = before.name
+    RETURNING w.name, w.status, w.run_id, before.status = 'Lost' AS was_lost
   )
-  SELECT n.name, b.status,
+  SELECT n.name, b.status, coalesce(b.was_lost, false),
          CASE WHEN r.status IS DISTINCT FROM 'Cancelled' AND s.id IS NOT NULL
               THEN rush_attempt_payload(s) END,
          CASE WHEN r.status = 'Cancelled' THEN s.id END,

@@ -59,6 +59,8 @@ export interface SlotBeat {
   worker: string;
   /** null when the worker row is gone (an operator deleted it): register again. */
   status: string | null;
+  /** The master had marked it Lost: what it still runs was failed and given to another. */
+  wasLost: boolean;
   /** The attempt assigned to this slot, in case its notification was lost. */
   attempt: AttemptPayload | null;
   /** An attempt of this slot whose run was cancelled: abort it. */
@@ -77,13 +79,22 @@ export async function heartbeat(
   workers: string[],
   processName: string,
 ): Promise<Heartbeat> {
-  const { rows } = await db.query<SlotBeat & { lease_free: boolean | null }>({
+  const { rows } = await db.query<
+    Omit<SlotBeat, 'wasLost'> & { was_lost: boolean; lease_free: boolean | null }
+  >({
     name: 'rush_worker_heartbeat',
-    text: 'SELECT worker, status, attempt, cancel, lease_free FROM rush_worker_heartbeat($1, $2)',
+    text: `SELECT worker, status, was_lost, attempt, cancel, lease_free
+           FROM rush_worker_heartbeat($1, $2)`,
     values: [workers, processName],
   });
   return {
-    slots: rows.map(({ worker, status, attempt, cancel }) => ({ worker, status, attempt, cancel })),
+    slots: rows.map(({ worker, status, was_lost, attempt, cancel }) => ({
+      worker,
+      status,
+      wasLost: was_lost,
+      attempt,
+      cancel,
+    })),
     leaseFree: rows[0]?.lease_free ?? false,
   };
 }

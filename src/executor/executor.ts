@@ -10,6 +10,7 @@ import {
   failureMessage,
   JobTimeoutError,
   RunCancelledError,
+  WorkerLostError,
   WorkerStoppingError,
 } from './outcome.js';
 
@@ -85,6 +86,21 @@ export class Executor {
       return;
     }
     this.start(attempt, wake);
+  }
+
+  /**
+   * The master gave up on this worker (its heartbeat came too late): whatever runs here was
+   * already failed and re-queued elsewhere, so it stops now rather than run twice.
+   */
+  abandon(): void {
+    if (this.current && !this.current.controller.signal.aborted) {
+      this.deps.logger.warn(
+        { component: 'executor', attempt: this.current.id },
+        'this worker had been marked Lost: aborting its attempt',
+      );
+      this.current.controller.abort(new WorkerLostError(this.deps.worker));
+    }
+    this.queued = undefined;
   }
 
   /** Aborts the attempt if it is the one running, through the same path as a timeout. */

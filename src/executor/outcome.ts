@@ -43,3 +43,13 @@ export class RunCancelledError extends Error {
     super('aborted: its run was cancelled by an operator');
   }
 }
+
+export class WorkerLostError extends Error {
+  override name = 'WorkerLostError';
+  constructor(worker: string) {
+    super(
+      `aborted: worker "${worker}" had been marked Lost (no heartbeat within --worker-ttl); ` +
+        'its attempt was failed and given to another worker',
+    );
+  }
+}

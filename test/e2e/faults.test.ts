@@ -111,6 +111,49 @@ describe('a worker dies', () => {
   });
 });
 
+describe('a worker that stops answering but lives (paused, or cut off)', () => {
+  it('loses its attempt to another worker, and when it wakes it aborts the job, its result refused', async () => {
+    const boss = start('boss');
+    await boss.waitForLog((l) => l.msg === 'became master');
+    await napRunning(60_000); // keeps the master busy
+    const sleeper = start('sleeper');
+    await started(sleeper);
+    const { id, worker } = await napRunning(20_000);
+    expect(worker).toBe('sleeper');
+    const spare = start('spare');
+    await started(spare);
+
+    sleeper.child.kill('SIGSTOP'); // no heartbeat, no result, but alive
+    await waitUntil(
+      db.url,
+      [],
+      async () => {
+        const { rows } = await db.pool.query(
+          `SELECT 1 FROM run_state WHERE request_id = $1 AND worker = 'spare' AND status = 'Running'`,
+          [id],
+        );
+        return rows.length > 0 ? true : undefined;
+      },
+      { what: 'the retry to run on the spare worker' },
+    );
+    sleeper.child.kill('SIGCONT');
+    await sleeper.waitForLog(
+      (l) => l.msg === 'this worker had been marked Lost: aborting its attempt',
+    );
+    const dropped = await sleeper.waitForLog(
+      (l) => l.msg === 'attempt finished, but it was no longer ours: result dropped',
+    );
+    expect(dropped.taken).toBe(false);
+    const { rows } = await db.pool.query(`SELECT status FROM worker WHERE name = 'sleeper'`);
+    expect(rows).toEqual([{ status: 'Free' }]);
+    const { rows: history } = await db.pool.query<{ worker: string; status: string }>(
+      `SELECT worker, status FROM archive WHERE request_id = $1 ORDER BY id`,
+      [id],
+    );
+    expect(history).toEqual([{ worker: 'sleeper', status: 'Failed' }]);
+  });
+});
+
 describe('the master dies', () => {
   it('is replaced by a standby within --lease-ttl, and runs go on', async () => {
     const boss = start('boss');

@@ -388,7 +388,8 @@ describe('attempts the master fails itself', () => {
     await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
     expect(await tick({ workerTtl: 60 })).toMatchObject({ lost_workers: 1 });
     const beat = await heartbeat(db.pool, 'w1');
-    expect(beat).toMatchObject({ status: 'Free', attempt: null });
+    expect(beat).toMatchObject({ status: 'Free', wasLost: true, attempt: null });
+    expect(await heartbeat(db.pool, 'w1')).toMatchObject({ status: 'Free', wasLost: false });
   });
 });
 
