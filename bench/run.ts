@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
+import { idle, type Idle } from './scenarios/idle.js';
 import type { Summary } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -28,12 +29,14 @@ const plan = smoke
       wake: { notify: 20, poll: 2 },
       handoff: { notify: 10, poll: 3 },
       throughput: { notify: 300, poll: 300, multiJob: 50 },
+      idleSeconds: 3,
       pollInterval: '0.5',
     }
   : {
       wake: { notify: 200, poll: 6 },
       handoff: { notify: 100, poll: 4 },
       throughput: { notify: 20_000, poll: 5_000, multiJob: 2_000 },
+      idleSeconds: 30,
       pollInterval: '5',
     };
 
@@ -63,7 +66,8 @@ async function main(): Promise<void> {
     wake: Record<string, Summary>;
     handoff: Record<string, Handoff>;
     throughput: Record<string, Record<string, Throughput>>;
-  } = { wake: {}, handoff: {}, throughput: {} };
+    idle: Record<string, Idle>;
+  } = { wake: {}, handoff: {}, throughput: {}, idle: {} };
   try {
     for (const mode of modes) {
       const url = await server.freshDatabase(mode.name);
@@ -94,11 +98,17 @@ async function main(): Promise<void> {
         slots: 8,
       });
       results.throughput[mode.name] = tp;
+      process.stderr.write(`bench: idle, ${mode.name} (4 workers, ${plan.idleSeconds} s)\n`);
+      results.idle[mode.name] = await idle(
+        await server.freshDatabase(`${mode.name}_idle`),
+        mode,
+        plan.idleSeconds,
+      );
     }
   } finally {
     await server.close();
   }
-  const { wake: w, handoff: h, throughput: t } = results;
+  const { wake: w, handoff: h, throughput: t, idle: i } = results;
   // Higher is better for rates: the ratio column says how many times notify beats poll.
   const rate = (label: string, key: string): string => {
     const notify = t.notify?.[key]?.attemptsPerSecond ?? 0;
@@ -120,6 +130,9 @@ async function main(): Promise<void> {
     rate('attempts/s, 2 slots', 'single_2'),
     rate('attempts/s, 8 slots', 'single_8'),
     rate('5-job runs, attempts/s', 'five_8'),
+    row('idle statements/s', i.notify!.statementsPerSecond, i.poll?.statementsPerSecond, ''),
+    row('idle connections', i.notify!.connections, i.poll?.connections, ''),
+    row('worker peak RSS', t.notify!.single_8!.peakRssMb ?? 0, t.poll?.single_8?.peakRssMb, 'MB'),
     '',
     `poll interval ${plan.pollInterval} s; samples: wake ${w.notify!.n}/${w.poll?.n ?? 0}, ` +
       `handoff ${h.notify!.n}/${h.poll?.n ?? 0}; ` +

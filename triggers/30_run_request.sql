@@ -2,8 +2,10 @@
 --   INSERT INTO run_request (pipeline) VALUES ('etl');
 -- starts the first job of the next instance.
 
+-- Runs as its owner (SECURITY DEFINER): a rush_client may insert a request without reading
+-- pipeline_job; search_path is pinned, pg_temp last, so no object of the caller's stands in.
 CREATE OR REPLACE FUNCTION rush_run_request_defaults() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
   IF NEW.job IS NULL THEN
     SELECT pj.job INTO NEW.job FROM pipeline_job pj

@@ -207,7 +207,8 @@ CREATE OR REPLACE FUNCTION rush_master_tick(
   p_limit integer DEFAULT 2000,
   p_worker_ttl_seconds numeric DEFAULT 15,
   p_timeout_grace_seconds numeric DEFAULT 30,
-  p_maintenance boolean DEFAULT true
+  p_maintenance boolean DEFAULT true,
+  p_renew_seconds numeric DEFAULT NULL
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -220,6 +221,13 @@ BEGIN
     RETURN jsonb_build_object('master', false);
   END IF;
   PERFORM set_config('rush.master_woken', 'tick', true);
+  -- A tick of the sweep or the timer renews the lease too: an idle master then sends one
+  -- statement per sweep, not two.
+  IF p_renew_seconds IS NOT NULL THEN
+    UPDATE master_token t SET endtime = clock_timestamp() + p_renew_seconds * interval '1 second'
+    WHERE t.master = p_master AND t.term = p_term;
+    done := done || jsonb_build_object('renewed', true);
+  END IF;
 
   -- Each step runs only when an index probe finds work for it, so an idle or notified tick
   -- costs a few probes. Lost workers and overdue attempts are looked for on the timer and the

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
+import { startWorker, stopAllWorkers, type WorkerProcess } from '../../test/support/workers.js';
+import { peakRssMb } from '../lib/proc.js';
 import { benchJobsDir, type Mode } from './latency.js';
 
 export interface Throughput {
@@ -9,6 +10,8 @@ export interface Throughput {
   seconds: number;
   runsPerSecond: number;
   attemptsPerSecond: number;
+  /** The highest peak resident memory among the worker processes. */
+  peakRssMb: number | undefined;
 }
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -42,20 +45,23 @@ export async function throughput(
     ]);
   });
   const perProcess = String(Math.max(1, options.slots / 2));
+  const workers: WorkerProcess[] = [];
   for (const n of [1, 2]) {
-    startWorker({
-      name: `bench-tp-${mode.name}-${n}`,
-      databaseUrl: url,
-      args: [
-        '--jobs-dir',
-        benchJobsDir,
-        '--log-level',
-        'warn',
-        '--concurrency',
-        perProcess,
-        ...mode.args,
-      ],
-    });
+    workers.push(
+      startWorker({
+        name: `bench-tp-${mode.name}-${n}`,
+        databaseUrl: url,
+        args: [
+          '--jobs-dir',
+          benchJobsDir,
+          '--log-level',
+          'warn',
+          '--concurrency',
+          perProcess,
+          ...mode.args,
+        ],
+      }),
+    );
   }
   try {
     // Both processes registered and one of them is master: the lease is held.
@@ -98,6 +104,7 @@ export async function throughput(
         seconds: Math.round(seconds * 100) / 100,
         runsPerSecond: round(options.runs / seconds),
         attemptsPerSecond: round((options.runs * options.jobsPerRun) / seconds),
+        peakRssMb: Math.max(...workers.map((w) => peakRssMb(w.child.pid) ?? 0)),
       };
     });
   } finally {

@@ -34,6 +34,7 @@ export interface TickSummary {
   more?: boolean;
   next_wake_at?: string | null;
   next_wake_in_ms?: number | null;
+  renewed?: boolean;
 }
 
 export interface Lease {
@@ -191,13 +192,15 @@ export async function masterTick(
     limit: number;
     /** Look for lost workers and overdue attempts too (on the timer and the sweep). */
     maintenance: boolean;
+    /** Renew the lease for this many seconds in the same statement. */
+    renewSeconds: number | null;
   },
 ): Promise<TickSummary> {
   const { rows } = await db.query<{ summary: TickSummary }>({
     name: 'rush_master_tick',
     text: `SELECT rush_master_tick(p_master => $1, p_term => $2, p_limit => $3,
              p_worker_ttl_seconds => $4, p_timeout_grace_seconds => $5,
-             p_maintenance => $6) AS summary`,
+             p_maintenance => $6, p_renew_seconds => $7) AS summary`,
     values: [
       master,
       term,
@@ -205,6 +208,7 @@ export async function masterTick(
       options.workerTtlSeconds,
       options.timeoutGraceSeconds,
       options.maintenance,
+      options.renewSeconds,
     ],
   });
   return rows[0]?.summary ?? { master: false };

@@ -29,6 +29,7 @@ const TICK_LIMIT = 2000;
 export class Master extends EventEmitter<MasterEvents> {
   private lease: { term: number; trustedUntil: number } | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private renewedAt = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly ticks: Coalescer;
@@ -86,6 +87,7 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   private trust(lease: Lease, askedAt: number): void {
+    this.renewedAt = askedAt;
     this.lease = {
       term: lease.term,
       trustedUntil: trustDeadline(askedAt, this.config.leaseTtlSeconds),
@@ -106,6 +108,8 @@ export class Master extends EventEmitter<MasterEvents> {
     const lease = this.lease;
     if (!lease || this.stopped) return;
     const askedAt = performance.now();
+    // A sweep's tick renewed it lately: nothing to send.
+    if (askedAt - this.renewedAt < renewIntervalMs(this.config.leaseTtlSeconds) * 0.9) return;
     try {
       const renewed = await renewLease(
         this.db,
@@ -130,16 +134,22 @@ export class Master extends EventEmitter<MasterEvents> {
       return;
     }
     const started = performance.now();
+    const maintenance = wake.by !== 'notify' && wake.by !== 'more';
     const summary = await masterTick(this.db, this.config.name, lease.term, {
       limit: TICK_LIMIT,
       workerTtlSeconds: this.config.workerTtlSeconds,
       timeoutGraceSeconds: this.config.timeoutGraceSeconds,
-      maintenance: wake.by !== 'notify' && wake.by !== 'more',
+      maintenance,
+      renewSeconds: maintenance ? this.config.leaseTtlSeconds : null,
     });
     const ms = Math.round((performance.now() - started) * 100) / 100;
     if (!summary.master) {
       this.resign('the database refused the term');
       return;
+    }
+    if (summary.renewed && this.lease === lease) {
+      this.lease = { term: lease.term, trustedUntil: trustDeadline(started, this.config.leaseTtlSeconds) };
+      this.renewedAt = started;
     }
     this.tickCount += 1;
     const fields = {

@@ -308,6 +308,19 @@ describe('fencing', () => {
     expect(rows).toEqual([{ status: 'Pending' }]);
   });
 
+  it('a tick renews the lease in the same statement when asked', async () => {
+    await db.pool.query(`UPDATE master_token SET endtime = now() + interval '5 seconds'`);
+    const { rows } = await db.pool.query<{ summary: TickSummary }>(
+      `SELECT rush_master_tick('m', $1, p_renew_seconds => 120) AS summary`,
+      [term],
+    );
+    expect(rows[0]!.summary).toMatchObject({ master: true, renewed: true });
+    const { rows: lease } = await db.pool.query<{ left: number }>(
+      `SELECT extract(epoch FROM endtime - now())::float8 AS left FROM master_token`,
+    );
+    expect(lease[0]!.left).toBeGreaterThan(100);
+  });
+
   it('a master whose lease expired stops, even before anyone takes over', async () => {
     await db.pool.query(`UPDATE master_token SET endtime = now() - interval '1 second'`);
     expect(await tick()).toEqual({ master: false });

