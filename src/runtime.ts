@@ -109,25 +109,34 @@ export class WorkerRuntime {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
-    clearTimeout(this.sweepTimer);
-    const busy = this.slots.filter((slot) => slot.executor.busy).map((slot) => slot.name);
-    this.logger.info({ why, busy }, 'worker stopping');
-    await this.notifier?.stop();
-    await this.sweeping;
+    const busy = this.slots.filter((slot) => slot.executor.busy);
+    this.logger.info({ why, busy: busy.map((slot) => slot.name) }, 'worker stopping');
     // The lease goes first, so a standby takes over while the running jobs finish here.
     await this.master.stop();
-    const graceMs = this.config.shutdownGraceSeconds * 1000;
-    await Promise.all(this.slots.map((slot) => slot.executor.stop(graceMs, why)));
     if (wasRunning) {
-      for (const slot of this.slots) {
-        await workerOffline(this.pool, slot.name).catch((error: unknown) =>
-          this.logger.warn({ err: error, slot: slot.name }, 'could not mark the worker Offline'),
-        );
+      // Idle slots leave now, so nothing new is assigned to them.
+      for (const slot of this.slots.filter((candidate) => !candidate.executor.busy)) {
+        await this.leave(slot);
       }
     }
+    // Sweeps go on meanwhile (heartbeat, cancellations), so a job that takes its whole grace
+    // is not taken for a lost worker's and run twice.
+    const graceMs = this.config.shutdownGraceSeconds * 1000;
+    await Promise.all(this.slots.map((slot) => slot.executor.stop(graceMs, why)));
+    clearTimeout(this.sweepTimer);
+    await this.sweeping;
+    await this.notifier?.stop();
+    if (wasRunning) for (const slot of busy) await this.leave(slot);
     await this.pool.end();
     this.state = 'stopped';
     this.logger.info({ why }, 'worker stopped');
+  }
+
+  /** Marks a slot Offline; an attempt assigned to it but never started goes back to Ready. */
+  private async leave(slot: Slot): Promise<void> {
+    await workerOffline(this.pool, slot.name).catch((error: unknown) =>
+      this.logger.warn({ err: error, slot: slot.name }, 'could not mark the worker Offline'),
+    );
   }
 
   /** A second signal: abort the running job at once and leave. */
@@ -223,9 +232,17 @@ export class WorkerRuntime {
 
   /** Proves now and then that notifications still arrive, and reconnects when they do not. */
   private async checkListener(): Promise<void> {
-    if (!this.notifier || !this.config.listen) return;
+    if (!this.config.listen || this.state !== 'running') return;
     const now = performance.now();
     const checkMs = this.config.listenCheckSeconds * 1000;
+    if (!this.notifier) {
+      // LISTEN failed before (at start, or replacing a silent connection): try again now and
+      // then, so that an outage does not leave the worker polling for the rest of its life.
+      if (now - this.lastHeard < checkMs) return;
+      this.lastHeard = now;
+      await this.startListening();
+      return;
+    }
     if (this.pingSentAt !== undefined) {
       if (now - this.pingSentAt < Math.min(PING_TIMEOUT_MS, checkMs)) return;
       this.logger.warn(
@@ -251,10 +268,10 @@ export class WorkerRuntime {
   }
 
   private sweepNow(wake: Wake): void {
-    if (this.state !== 'running' || this.sweeping) return;
+    if ((this.state !== 'running' && this.state !== 'stopping') || this.sweeping) return;
     this.sweeping = this.sweep(wake).finally(() => {
       this.sweeping = undefined;
-      if (this.state === 'running') {
+      if (this.state === 'running' || this.state === 'stopping') {
         this.scheduleSweep(this.config.pollIntervalSeconds * 1000, { by: 'sweep' });
       }
     });
@@ -283,6 +300,7 @@ export class WorkerRuntime {
         if (slotBeat.attempt) slot.executor.offer(slotBeat.attempt, wake);
         if (slotBeat.cancel !== null) slot.executor.cancel(slotBeat.cancel);
       }
+      if (this.state !== 'running') return; // stopping: beat and cancel, take nothing on
       if (beat.leaseFree && !this.master.leading) await this.acquireLease(wake);
       this.master.wake(wake);
       await this.checkListener();

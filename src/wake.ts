@@ -23,8 +23,8 @@ export function wakeFields(wake: Wake): Record<string, string> {
 
 /**
  * Runs `work` one pass at a time. Wakes that arrive during a pass are coalesced into exactly
- * one more pass, which is told the first of them and how many there were; a burst of a
- * thousand notifications costs two passes, not a thousand.
+ * one more pass, which is told one of them (the first timer or sweep, else the first) and how
+ * many others there were; a burst of a thousand notifications costs two passes, not a thousand.
  */
 export class Coalescer {
   private running: Promise<void> | undefined;
@@ -50,7 +50,8 @@ export class Coalescer {
       while (this.queued.length > 0) {
         const batch = this.queued;
         this.queued = [];
-        const first = batch[0]!;
+        // A timer or sweep among them asks for more than a notification does: it leads.
+        const first = batch.find((w) => w.by !== 'notify' && w.by !== 'more') ?? batch[0]!;
         try {
           await this.work(first, batch.length - 1);
         } catch (error) {

@@ -86,8 +86,9 @@ BEGIN
   RETURN result;
 END $$;
 
--- Finished attempts the workers left to the master (a worker settles its own at once; these are
--- the ones it could not, and those failed by the master itself).
+-- Finished attempts that no worker settled: those failed by the master itself, by a worker's
+-- restart (rush_register_worker), by an operator (rush_cancel_request), or set by hand. A
+-- worker settles what it finishes in the same transaction.
 CREATE OR REPLACE FUNCTION rush_settle_finished(p_now timestamptz, p_limit integer)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job } from '../job.js';
+import { redactParams } from '../logger.js';
 
 /** The longest wait a Node timer can express (about 24.8 days). */
 const MAX_SLEEP_MS = 2 ** 31 - 1;
@@ -18,7 +19,10 @@ export class DummyJob extends Job {
     const fail = this.booleanParam('fail');
     const failUntilRetry = this.numberParam('fail_until_retry', Number.MAX_SAFE_INTEGER, true);
 
-    this.logger.info({ params: this.params, context: this.context }, 'DummyJob running');
+    this.logger.info(
+      { params: redactParams(this.params), context: this.context },
+      'DummyJob running',
+    );
 
     if (sleepMs !== undefined && sleepMs > 0) {
       await this.sleep(sleepMs);

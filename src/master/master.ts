@@ -148,7 +148,10 @@ export class Master extends EventEmitter<MasterEvents> {
       return;
     }
     if (summary.renewed && this.lease === lease) {
-      this.lease = { term: lease.term, trustedUntil: trustDeadline(started, this.config.leaseTtlSeconds) };
+      this.lease = {
+        term: lease.term,
+        trustedUntil: trustDeadline(started, this.config.leaseTtlSeconds),
+      };
       this.renewedAt = started;
     }
     this.tickCount += 1;

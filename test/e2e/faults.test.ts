@@ -179,7 +179,7 @@ describe('a clean stop (SIGTERM)', () => {
     await boss.waitForLog((l) => l.msg === 'became master');
     const { id } = await napRunning(1_500);
     const standby = start('standby');
-    await started(standby);
+    await standby.waitForLog((l) => l.msg === 'sweep'); // its start-up sweep found the lease held
     const stoppedAt = Date.now();
     const exit = boss.stop('SIGTERM');
     const took = await standby.waitForLog((l) => l.msg === 'became master', 10_000);
@@ -194,6 +194,23 @@ describe('a clean stop (SIGTERM)', () => {
     );
     const { rows } = await db.pool.query(`SELECT status FROM worker WHERE name = 'boss'`);
     expect(rows).toEqual([{ status: 'Offline' }]);
+  });
+
+  it('keeps beating while a job uses its grace, so the job is not taken for a lost one', async () => {
+    const worker = start('patient');
+    await worker.waitForLog((l) => l.msg === 'became master');
+    const { id } = await napRunning(4_000); // twice --worker-ttl, within --shutdown-grace
+    const spare = start('spare');
+    await started(spare);
+    expect(await worker.stop('SIGTERM', 30_000)).toBe(0);
+    expect((await waitForRequest(db.pool, db.url, id, ['Complete', 'Stuck'])).status).toBe(
+      'Complete',
+    );
+    const { rows } = await db.pool.query(
+      `SELECT worker, status FROM archive WHERE request_id = $1`,
+      [id],
+    );
+    expect(rows).toEqual([{ worker: 'patient', status: 'Complete' }]);
   });
 
   it('aborts and fails the job after --shutdown-grace, and a second signal stops at once', async () => {

@@ -64,6 +64,25 @@ describe('Coalescer', () => {
     expect(errors).toEqual([]);
   });
 
+  it('lets a sweep or timer among the coalesced wakes lead the next pass', async () => {
+    const firstPass = gate();
+    const passes: { wake: Wake; coalesced: number }[] = [];
+    const coalescer = new Coalescer(
+      async (wake, coalesced) => {
+        passes.push({ wake, coalesced });
+        if (passes.length === 1) await firstPass.opened;
+      },
+      () => undefined,
+    );
+    coalescer.wake({ by: 'start' });
+    coalescer.wake(notify(1));
+    coalescer.wake({ by: 'sweep' });
+    coalescer.wake(notify(2));
+    firstPass.open();
+    await coalescer.idle();
+    expect(passes[1]).toEqual({ wake: { by: 'sweep' }, coalesced: 2 });
+  });
+
   it('runs a fresh pass for a wake that comes after the last pass finished', async () => {
     const seen: Wake[] = [];
     const coalescer = new Coalescer(
