@@ -9,11 +9,30 @@ export type Wake =
   /** Taken by the worker itself as it finished the attempt before. */
   | { by: 'handoff'; after: number };
 
+/**
+ * A notification's payload as a log line may show it: an assignment carries the job's
+ * parameters (secrets among them), so only what it is about is kept.
+ */
+export function describePayload(payload: string): string {
+  if (payload.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(payload) as { id?: unknown; cancel?: unknown; ping?: unknown };
+      if (parsed.cancel !== undefined) return `cancel attempt ${String(parsed.cancel)}`;
+      if (parsed.ping !== undefined) return 'ping';
+      if (parsed.id !== undefined) return `attempt ${String(parsed.id)}`;
+    } catch {
+      // not JSON after all: shown cut, below
+    }
+    return '{…}';
+  }
+  return payload.slice(0, 200);
+}
+
 /** The fields a log line carries for a wake. */
 export function wakeFields(wake: Wake): Record<string, string> {
   switch (wake.by) {
     case 'notify':
-      return { woke: 'notify', channel: wake.channel, payload: wake.payload.slice(0, 200) };
+      return { woke: 'notify', channel: wake.channel, payload: describePayload(wake.payload) };
     case 'handoff':
       return { woke: 'handoff', after: String(wake.after) };
     default:

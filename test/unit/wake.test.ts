@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Coalescer, wakeFields, type Wake } from '../../src/wake.js';
+import { Coalescer, describePayload, wakeFields, type Wake } from '../../src/wake.js';
 
 /** A promise and the function that resolves it, for a pass the test lets finish. */
 function gate(): { opened: Promise<void>; open: () => void } {
@@ -14,11 +14,24 @@ const notify = (n: number): Wake => ({ by: 'notify', channel: 'rush_jobs', paylo
 
 describe('wakeFields', () => {
   it('gives a notification its channel and payload', () => {
-    expect(wakeFields({ by: 'notify', channel: 'rush_w1', payload: '{"id":7}' })).toEqual({
+    expect(wakeFields({ by: 'notify', channel: 'rush_master', payload: 'finished' })).toEqual({
+      woke: 'notify',
+      channel: 'rush_master',
+      payload: 'finished',
+    });
+  });
+
+  it('shows what an assignment is about, never its parameters', () => {
+    const assignment = JSON.stringify({ id: 7, params: { password: 'hunter2' } });
+    expect(wakeFields({ by: 'notify', channel: 'rush_w1', payload: assignment })).toEqual({
       woke: 'notify',
       channel: 'rush_w1',
-      payload: '{"id":7}',
+      payload: 'attempt 7',
     });
+    expect(describePayload('{"cancel":9}')).toBe('cancel attempt 9');
+    expect(describePayload('{"ping":true}')).toBe('ping');
+    expect(describePayload('{"secret":"x"}')).toBe('{…}');
+    expect(describePayload('{not json')).toBe('{…}');
   });
 
   it('cuts a long payload to 200 characters', () => {
