@@ -17,9 +17,9 @@ export function describePayload(payload: string): string {
   if (payload.startsWith('{')) {
     try {
       const parsed = JSON.parse(payload) as { id?: unknown; cancel?: unknown; ping?: unknown };
-      if (parsed.cancel !== undefined) return `cancel attempt ${String(parsed.cancel)}`;
+      if (typeof parsed.cancel === 'number') return `cancel attempt ${parsed.cancel}`;
       if (parsed.ping !== undefined) return 'ping';
-      if (parsed.id !== undefined) return `attempt ${String(parsed.id)}`;
+      if (typeof parsed.id === 'number') return `attempt ${parsed.id}`;
     } catch {
       // not JSON after all: shown cut, below
     }
