@@ -22,6 +22,8 @@ export interface StartWorkerOptions {
   env?: Record<string, string>;
   /** Working directory; the repository root by default. */
   cwd?: string;
+  /** A command to run node under, e.g. ['ip', 'netns', 'exec', 'host-a'] for another host. */
+  wrap?: string[];
 }
 
 export interface WorkerProcess {
@@ -228,7 +230,8 @@ export function startWorker(opts: StartWorkerOptions): WorkerProcess {
     'debug',
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, {
+  const [command, ...prefix] = [...(opts.wrap ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
