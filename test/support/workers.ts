@@ -231,7 +231,7 @@ export function startWorker(opts: StartWorkerOptions): WorkerProcess {
     ...(opts.args ?? []),
   ];
   const [command, ...prefix] = [...(opts.wrap ?? []), process.execPath];
-  const child = spawn(command!, [...prefix, ...args], {
+  const child = spawn(command, [...prefix, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
