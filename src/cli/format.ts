@@ -88,3 +88,13 @@ export function listNames(names: string[], max = 10): string {
   if (names.length > max) return `${names.slice(0, max).join(', ')} … (${names.length} in all)`;
   return names.join(', ');
 }
+
+/** Which attempt of which run a row is about: what every attempt listing of the CLI shows. */
+export interface AttemptRef {
+  attempt: number;
+  request: number;
+  pipeline: string;
+  job: string;
+  jobinstance: number;
+  retry: number;
+}

@@ -4,14 +4,9 @@
  */
 import type { Pool } from 'pg';
 import { CliError } from './context.js';
+import type { AttemptRef } from './format.js';
 
-export interface RetryResult {
-  attempt: number;
-  request: number;
-  pipeline: string;
-  job: string;
-  jobinstance: number;
-  retry: number;
+export interface RetryResult extends AttemptRef {
   status: string;
   request_status: string;
 }

@@ -3,30 +3,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   acquireLease,
   finishAttempts,
-  heartbeat as beatAll,
   registerWorker,
   type TickSummary,
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { definePipeline, insertRequest } from '../support/sql.js';
-
-/** One worker's finish, as a batch of one. */
-async function finishAttempt(
-  pool: pg.Pool,
-  worker: string,
-  attempt: number,
-  ok: boolean,
-  message: string | null,
-  then: 'Free' | 'Offline',
-) {
-  return (await finishAttempts(pool, [{ worker, attempt, ok, message, then }]))[0]!;
-}
-
-/** One worker's heartbeat. */
-async function heartbeat(pool: pg.Pool, worker: string) {
-  const beat = await beatAll(pool, [worker], worker);
-  return { ...beat.slots[0]!, leaseFree: beat.leaseFree };
-}
+import { definePipeline, insertRequest, finishAttempt, heartbeat } from '../support/sql.js';
 
 let db: TestDatabase;
 let term: number;

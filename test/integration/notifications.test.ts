@@ -3,33 +3,19 @@ import pg from 'pg';
 import {
   acquireLease,
   attemptForWorker,
-  finishAttempts,
-  heartbeat as beatAll,
   masterTick,
   registerWorker,
   releaseLease,
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { collectNotifications, definePipeline, insertRequest } from '../support/sql.js';
+import {
+  collectNotifications,
+  definePipeline,
+  insertRequest,
+  finishAttempt,
+  heartbeat,
+} from '../support/sql.js';
 import { waitUntil } from '../support/wait.js';
-
-/** One worker's finish, as a batch of one. */
-async function finishAttempt(
-  pool: pg.Pool,
-  worker: string,
-  attempt: number,
-  ok: boolean,
-  message: string | null,
-  then: 'Free' | 'Offline',
-) {
-  return (await finishAttempts(pool, [{ worker, attempt, ok, message, then }]))[0]!;
-}
-
-/** One worker's heartbeat. */
-async function heartbeat(pool: pg.Pool, worker: string) {
-  const beat = await beatAll(pool, [worker], worker);
-  return { ...beat.slots[0]!, leaseFree: beat.leaseFree };
-}
 
 let db: TestDatabase;
 let term: number;

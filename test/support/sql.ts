@@ -1,5 +1,6 @@
 /** Small SQL helpers shared by the tests: define pipelines, collect notifications. */
 import pg from 'pg';
+import { finishAttempts, heartbeat as beatAll } from '../../src/db/queries.js';
 
 export interface JobSpec {
   name: string;
@@ -74,4 +75,22 @@ export async function collectNotifications(
       await client.end();
     },
   };
+}
+
+/** One worker's finish, as a batch of one. */
+export async function finishAttempt(
+  pool: pg.Pool,
+  worker: string,
+  attempt: number,
+  ok: boolean,
+  message: string | null,
+  then: 'Free' | 'Offline',
+) {
+  return (await finishAttempts(pool, [{ worker, attempt, ok, message, then }]))[0]!;
+}
+
+/** One worker's heartbeat. */
+export async function heartbeat(pool: pg.Pool, worker: string) {
+  const beat = await beatAll(pool, [worker], worker);
+  return { ...beat.slots[0]!, leaseFree: beat.leaseFree };
 }

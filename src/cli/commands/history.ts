@@ -2,16 +2,10 @@ import type { Command } from 'commander';
 import type { Pool } from 'pg';
 import { parseWholeNumber } from '../args.js';
 import { print, withPool, type GlobalOptions } from '../context.js';
-import { formatDuration, formatTime, runLabel, shorten } from '../format.js';
+import { formatDuration, formatTime, runLabel, shorten, type AttemptRef } from '../format.js';
 import { renderTable } from '../table.js';
 
-export interface HistoryRow {
-  attempt: number;
-  request: number;
-  pipeline: string;
-  job: string;
-  jobinstance: number;
-  retry: number;
+export interface HistoryRow extends AttemptRef {
   status: string;
   worker: string | null;
   starttime: Date | null;

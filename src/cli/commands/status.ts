@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Pool } from 'pg';
 import { print, withPool, type GlobalOptions } from '../context.js';
-import { formatAge, runLabel, shorten } from '../format.js';
+import { formatAge, runLabel, shorten, type AttemptRef } from '../format.js';
 import { renderTable, section } from '../table.js';
 
 /** A request in flight (Pending, Accepted) with its live attempt, if it has one yet. */
@@ -19,13 +19,7 @@ export interface InFlight {
   since_ms: number;
 }
 
-export interface StuckAttempt {
-  attempt: number;
-  request: number;
-  pipeline: string;
-  job: string;
-  jobinstance: number;
-  retry: number;
+export interface StuckAttempt extends AttemptRef {
   since_ms: number | null;
   message: string | null;
 }
