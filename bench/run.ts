@@ -11,6 +11,13 @@ import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
+import {
+  ensurePeersInstalled,
+  graphileHandoff,
+  graphileIdle,
+  graphileThroughput,
+  graphileWake,
+} from './scenarios/graphile.js';
 import type { Summary } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
@@ -18,6 +25,8 @@ const { values: flags } = parseArgs({
     smoke: { type: 'boolean', default: false },
     // For development: `--notify-only` skips the (slow) polling mode; its table shows "-".
     'notify-only': { type: 'boolean', default: false },
+    // graphile-worker doing the same work on the same server in the same run (bench/peers/).
+    peers: { type: 'boolean', default: false },
   },
 });
 const smoke = flags.smoke;
@@ -53,12 +62,6 @@ function commit(): string {
   }
 }
 
-function row(label: string, notify: number, poll: number | undefined, unit = 'ms'): string {
-  const ratio = poll !== undefined && notify > 0 ? `${(poll / notify).toFixed(0)}x` : '-';
-  const polled = poll === undefined ? '-' : `${poll} ${unit}`;
-  return `| ${label.padEnd(22)} | ${`${notify} ${unit}`.padStart(12)} | ${polled.padStart(12)} | ${ratio.padStart(13)} |`;
-}
-
 async function main(): Promise<void> {
   const server = await benchServer();
   const started = Date.now();
@@ -67,6 +70,12 @@ async function main(): Promise<void> {
     handoff: Record<string, Handoff>;
     throughput: Record<string, Record<string, Throughput>>;
     idle: Record<string, Idle>;
+    graphile?: {
+      wake: Summary;
+      handoff: Handoff;
+      throughput: Record<string, { attemptsPerSecond: number; peakRssMb: number | undefined }>;
+      idle: { statementsPerSecond: number; connections: number };
+    };
   } = { wake: {}, handoff: {}, throughput: {}, idle: {} };
   try {
     for (const mode of modes) {
@@ -105,37 +114,90 @@ async function main(): Promise<void> {
         plan.idleSeconds,
       );
     }
+    if (flags.peers) {
+      await ensurePeersInstalled();
+      process.stderr.write(`bench: graphile-worker, the same scenarios\n`);
+      const fresh = (name: string): Promise<string> => server.freshDatabase(`graphile_${name}`);
+      results.graphile = {
+        wake: await graphileWake(await fresh('wake'), plan.wake.notify),
+        handoff: await graphileHandoff(await fresh('handoff'), plan.handoff.notify),
+        throughput: {
+          single_2: await graphileThroughput(await fresh('tp2'), {
+            runs: plan.throughput.notify,
+            slots: 2,
+          }),
+          single_8: await graphileThroughput(await fresh('tp8'), {
+            runs: plan.throughput.notify,
+            slots: 8,
+          }),
+        },
+        idle: await graphileIdle(await fresh('idle'), plan.idleSeconds),
+      };
+    }
   } finally {
     await server.close();
   }
-  const { wake: w, handoff: h, throughput: t, idle: i } = results;
-  // Higher is better for rates: the ratio column says how many times notify beats poll.
-  const rate = (label: string, key: string): string => {
-    const notify = t.notify?.[key]?.attemptsPerSecond ?? 0;
-    const poll = t.poll?.[key]?.attemptsPerSecond;
-    const ratio = poll ? `${(notify / poll).toFixed(1)}x` : '-';
-    return `| ${label.padEnd(22)} | ${`${notify} /s`.padStart(12)} | ${(poll === undefined ? '-' : `${poll} /s`).padStart(12)} | ${ratio.padStart(13)} |`;
-  };
+  const { wake: w, handoff: h, throughput: t, idle: i, graphile: g } = results;
+  // Each ratio is Rush (notify) divided by the other: below 1 is better for times, statements
+  // and memory; above 1 is better for attempts per second.
+  const cell = (value: number | undefined, unit: string): string =>
+    value === undefined ? '-' : `${value}${unit ? ` ${unit}` : ''}`;
+  const ratio = (mine: number | undefined, other: number | undefined): string =>
+    mine === undefined || other === undefined || other === 0
+      ? '-'
+      : `${(mine / other).toFixed(2)}x`;
+  const line = (
+    label: string,
+    unit: string,
+    notify?: number,
+    poll?: number,
+    graphile?: number,
+  ): string =>
+    `| ${label.padEnd(26)} | ${cell(notify, unit).padStart(11)} | ${cell(poll, unit).padStart(11)} | ` +
+    `${ratio(notify, poll).padStart(9)} | ${cell(graphile, unit).padStart(11)} | ${ratio(notify, graphile).padStart(11)} |`;
+  const rate = (key: string): [number | undefined, number | undefined, number | undefined] => [
+    t.notify?.[key]?.attemptsPerSecond,
+    t.poll?.[key]?.attemptsPerSecond,
+    g?.throughput[key]?.attemptsPerSecond,
+  ];
   const table = [
     `Rush bench ${smoke ? '(smoke) ' : ''}on ${server.describe}, commit ${commit()}, ${cpus().length} cores`,
     '',
-    '| measure                |       notify |         poll |   notify gain |',
-    '|------------------------|--------------|--------------|---------------|',
-    row('wake p50', w.notify!.p50, w.poll?.p50),
-    row('wake p90', w.notify!.p90, w.poll?.p90),
-    row('wake p99', w.notify!.p99, w.poll?.p99),
-    row('handoff p50', h.notify!.p50, h.poll?.p50),
-    row('handoff p99', h.notify!.p99, h.poll?.p99),
-    row('time per step', h.notify!.perStep, h.poll?.perStep),
-    rate('attempts/s, 2 slots', 'single_2'),
-    rate('attempts/s, 8 slots', 'single_8'),
-    rate('5-job runs, attempts/s', 'five_8'),
-    row('idle statements/s', i.notify!.statementsPerSecond, i.poll?.statementsPerSecond, ''),
-    row('idle connections', i.notify!.connections, i.poll?.connections, ''),
-    row('worker peak RSS', t.notify!.single_8!.peakRssMb ?? 0, t.poll?.single_8?.peakRssMb, 'MB'),
+    '| measure                    | Rush notify |   Rush poll |  ÷ poll   |    graphile | ÷ graphile  |',
+    '|----------------------------|-------------|-------------|-----------|-------------|-------------|',
+    line('wake p50', 'ms', w.notify?.p50, w.poll?.p50, g?.wake.p50),
+    line('wake p90', 'ms', w.notify?.p90, w.poll?.p90, g?.wake.p90),
+    line('wake p99', 'ms', w.notify?.p99, w.poll?.p99, g?.wake.p99),
+    line('handoff p50', 'ms', h.notify?.p50, h.poll?.p50, g?.handoff.p50),
+    line('handoff p99', 'ms', h.notify?.p99, h.poll?.p99, g?.handoff.p99),
+    line('time per step', 'ms', h.notify?.perStep, h.poll?.perStep, g?.handoff.perStep),
+    line('attempts/s, 2 slots', '/s', ...rate('single_2')),
+    line('attempts/s, 8 slots', '/s', ...rate('single_8')),
+    line(
+      '5-job runs, attempts/s',
+      '/s',
+      t.notify?.five_8?.attemptsPerSecond,
+      t.poll?.five_8?.attemptsPerSecond,
+    ),
+    line(
+      'idle statements/s',
+      '',
+      i.notify?.statementsPerSecond,
+      i.poll?.statementsPerSecond,
+      g?.idle.statementsPerSecond,
+    ),
+    line('idle connections', '', i.notify?.connections, i.poll?.connections, g?.idle.connections),
+    line(
+      'worker peak RSS',
+      'MB',
+      t.notify?.single_8?.peakRssMb,
+      t.poll?.single_8?.peakRssMb,
+      g?.throughput.single_8?.peakRssMb,
+    ),
     '',
-    `poll interval ${plan.pollInterval} s; samples: wake ${w.notify!.n}/${w.poll?.n ?? 0}, ` +
-      `handoff ${h.notify!.n}/${h.poll?.n ?? 0}; ` +
+    'ratios: Rush notify ÷ the other (below 1 is better, except attempts/s: above 1 is better)',
+    `poll interval ${plan.pollInterval} s; samples: wake ${w.notify?.n ?? 0}/${w.poll?.n ?? 0}, ` +
+      `handoff ${h.notify?.n ?? 0}/${h.poll?.n ?? 0}; idle counted with ${i.notify?.counted ?? '-'}; ` +
       `${Math.round((Date.now() - started) / 1000)} s in all`,
   ].join('\n');
   console.log(table);

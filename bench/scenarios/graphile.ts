@@ -33,9 +33,13 @@ export async function ensurePeersInstalled(): Promise<void> {
     process.stderr.write('bench: installing the peers (npm ci --prefix bench/peers)\n');
     const code = await new Promise<number | null>((resolve, reject) => {
       // npm's output goes to stderr: stdout is the bench's table.
-      const child = spawn('npm', ['ci', '--prefix', peersDir, '--no-audit', '--no-fund'], {
-        stdio: ['ignore', 2, 2],
-      });
+      const child = spawn(
+        'npm',
+        ['ci', '--prefix', peersDir, '--no-audit', '--no-fund', '--loglevel=error'],
+        {
+          stdio: ['ignore', 2, 2],
+        },
+      );
       child.once('error', reject);
       child.once('close', resolve);
     }).catch((error: unknown) => {
@@ -194,8 +198,12 @@ class GraphileProcess {
   }
 
   private failure(what: string): Error {
+    const said = this.lines.slice(-5).map((line) => JSON.stringify(line));
     const tail = this.stderr.trim();
-    return new Error(`graphile-worker ${this.name} ${what}${tail ? `; its stderr:\n${tail}` : ''}`);
+    return new Error(
+      `graphile-worker ${this.name} ${what}; it said last: ${said.join(' ') || 'nothing'}` +
+        (tail ? `; its stderr:\n${tail}` : ''),
+    );
   }
 }
 
@@ -241,6 +249,8 @@ async function withGraphile<T>(
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
+  // A connection lost between queries would otherwise throw from an event: the next query fails.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await use(client);
@@ -290,8 +300,9 @@ export async function graphileWake(url: string, samples: number): Promise<Summar
           for (let i = 0; i < samples; i++) {
             const from = worker!.lines.length;
             const t0 = now();
+            // As text: Rush's src/db/types.ts, once loaded, makes int8 a number.
             const { rows } = await client.query<{ id: string }>(
-              `SELECT id FROM graphile_worker.add_job('mark')`,
+              `SELECT id::text AS id FROM graphile_worker.add_job('mark')`,
             );
             const id = rows[0]!.id;
             addedAt.set(id, t0);
@@ -312,7 +323,7 @@ export async function graphileWake(url: string, samples: number): Promise<Summar
     const found = marks.read();
     if (found.length !== samples)
       throw new Error(`graphile wake: ${found.length} of ${samples} jobs ran`);
-    return summarize(found.map((m) => m.start - addedAt.get(m.id)!));
+    return summarize(found.map((m) => m.start - addedAt.get(String(m.id))!));
   } finally {
     marks.remove();
   }
@@ -405,7 +416,7 @@ export async function graphileThroughput(
         let movedAt = Date.now();
         for (;;) {
           const { rows: poll } = await client.query<{ first: string | null; t: number }>(
-            `SELECT (SELECT id FROM graphile_worker.jobs ORDER BY id LIMIT 1) AS first,
+            `SELECT (SELECT id::text FROM graphile_worker.jobs ORDER BY id LIMIT 1) AS first,
                     extract(epoch FROM clock_timestamp())::float8 AS t`,
           );
           const { first, t } = poll[0]!;

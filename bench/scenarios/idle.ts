@@ -15,7 +15,12 @@ export interface Idle {
  * many connections they hold. Counts statements with pg_stat_statements when the server has it,
  * else committed transactions.
  */
-export async function idle(url: string, mode: Mode, seconds: number): Promise<Idle> {
+export async function idle(
+  url: string,
+  mode: Mode,
+  seconds: number,
+  settleMs = 12_000,
+): Promise<Idle> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -41,8 +46,9 @@ export async function idle(url: string, mode: Mode, seconds: number): Promise<Id
       if (rows[0]!.n === workers.length && rows[0]!.master) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    // Let start-up settle (first ticks, plans), then count over the window.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Let start-up settle (first ticks, plans; PostgreSQL reports an idle backend's statistics
+    // up to ~10 s late), then count over the window.
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
     const count = async (): Promise<number> => {
       const { rows } = await client.query<{ n: string }>(
         hasStatements
