@@ -112,6 +112,7 @@ async function main(): Promise<void> {
         await server.freshDatabase(`${mode.name}_idle`),
         mode,
         plan.idleSeconds,
+        smoke ? 1_000 : 12_000,
       );
     }
     if (flags.peers) {
