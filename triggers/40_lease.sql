@@ -10,7 +10,9 @@ LANGUAGE sql AS $$
   UPDATE master_token t
   SET master = p_master,
       endtime = clock_timestamp() + p_ttl_seconds * interval '1 second',
-      term = t.term + 1
+      term = t.term + 1,
+      last_tick = clock_timestamp(),
+      contact_since = clock_timestamp()
   WHERE t.master IS NULL OR t.endtime <= clock_timestamp() OR t.master = p_master
   RETURNING t.term, t.endtime
 $$;
@@ -45,4 +47,23 @@ BEGIN
   WHERE t.master = p_master AND t.term = p_term AND t.endtime > clock_timestamp()
   FOR SHARE;
   RETURN FOUND;
+END $$;
+
+-- Notes a maintenance tick, and returns since when the master has been in touch: a gap of more
+-- than p_gap_seconds since its last tick starts the count again.
+CREATE OR REPLACE FUNCTION rush_note_contact(p_master text, p_term bigint, p_gap_seconds numeric)
+RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+DECLARE
+  since timestamptz;
+BEGIN
+  UPDATE master_token t
+  SET contact_since = CASE
+        WHEN t.last_tick IS NULL OR t.contact_since IS NULL
+             OR t.last_tick < clock_timestamp() - p_gap_seconds * interval '1 second'
+        THEN clock_timestamp() ELSE t.contact_since END,
+      last_tick = clock_timestamp()
+  WHERE t.master = p_master AND t.term = p_term
+  RETURNING t.contact_since INTO since;
+  RETURN since;
 END $$;

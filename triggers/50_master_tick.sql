@@ -98,10 +98,12 @@ BEGIN
                            ORDER BY f.id LIMIT p_limit FOR UPDATE SKIP LOCKED), p_now);
 END $$;
 
--- Running attempts are failed here when their worker went silent or no longer holds them, or
+-- Running attempts are failed here when their worker went silent (counted from when the master
+-- was last out of touch, if that is later than its last beat) or no longer holds them, or
 -- when they overran their timeout by more than the grace the worker has to fail them itself.
 CREATE OR REPLACE FUNCTION rush_fail_abandoned(p_now timestamptz, p_worker_ttl_seconds numeric,
-                                               p_timeout_grace_seconds numeric)
+                                               p_timeout_grace_seconds numeric,
+                                               p_contact_since timestamptz DEFAULT '-infinity')
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -110,7 +112,7 @@ BEGIN
   WITH lost AS (
     UPDATE worker w SET status = 'Lost'
     WHERE w.status IN ('Free', 'Busy')
-      AND w.lastseen < p_now - p_worker_ttl_seconds * interval '1 second'
+      AND greatest(w.lastseen, p_contact_since) < p_now - p_worker_ttl_seconds * interval '1 second'
     RETURNING w.name, w.lastseen
   ),
   failed AS (
@@ -217,6 +219,7 @@ DECLARE
     'accepted', 0, 'rejected', 0, 'archived', 0, 'next_jobs', 0, 'retries', 0, 'waiting', 0,
     'stuck', 0, 'completed', 0, 'lost_workers', 0, 'timed_out', 0, 'released', 0, 'assigned', 0);
   next_wake timestamptz;
+  contact timestamptz;
 BEGIN
   IF NOT rush_hold_lease(p_master, p_term) THEN
     RETURN jsonb_build_object('master', false);
@@ -234,7 +237,10 @@ BEGIN
   -- costs a few probes. Lost workers and overdue attempts are looked for on the timer and the
   -- sweep (p_maintenance), not on every notification.
   IF p_maintenance THEN
-    done := done || rush_fail_abandoned(p_now, p_worker_ttl_seconds, p_timeout_grace_seconds);
+    -- Ticks come every poll interval; a gap of half a TTL means the master was out of touch.
+    contact := rush_note_contact(p_master, p_term, p_worker_ttl_seconds / 2);
+    done := done || rush_fail_abandoned(p_now, p_worker_ttl_seconds, p_timeout_grace_seconds,
+                                        contact);
   END IF;
   IF EXISTS (SELECT 1 FROM run_request WHERE status = 'Pending') THEN
     done := done || rush_accept_requests(p_now, p_limit);

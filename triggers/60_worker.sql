@@ -99,6 +99,9 @@ BEGIN
   FROM jsonb_to_recordset(p_results) AS r(worker text);
   PERFORM set_config('rush.master_woken', 'finish', true);
   PERFORM set_config('rush.claimers', result::text, true);
+  -- Lock order everywhere: worker rows, then run_state, then run_request (the master's tick
+  -- marks a worker Lost before failing its attempt): taken here first, no deadlock.
+  PERFORM 1 FROM worker w WHERE w.name = ANY (workers) ORDER BY w.name FOR UPDATE;
 
   WITH outcome AS (
     SELECT * FROM jsonb_to_recordset(p_results)

@@ -70,6 +70,10 @@ beforeEach(async () => {
      UPDATE master_token SET master = NULL, endtime = '-infinity'`,
   );
   term = (await acquireLease(db.pool, 'm', 60))!.term;
+  // This master has been in touch for long: silence is counted from the workers' last beats.
+  await db.pool.query(
+    `UPDATE master_token SET contact_since = now() - interval '1 day', last_tick = now()`,
+  );
 });
 
 describe('requests', () => {
@@ -384,6 +388,26 @@ describe('attempts the master fails itself', () => {
     const beat = await heartbeat(db.pool, 'w1');
     expect(beat).toMatchObject({ status: 'Free', wasLost: true, attempt: null });
     expect(await heartbeat(db.pool, 'w1')).toMatchObject({ status: 'Free', wasLost: false });
+  });
+});
+
+describe('after the master was out of touch', () => {
+  it('gives every worker a whole --worker-ttl to beat again before it is Lost', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
+    // The database was gone for an hour: nobody could beat, the master could not tick.
+    await db.pool.query(`UPDATE master_token SET last_tick = now() - interval '1 hour'`);
+    expect(await tick({ workerTtl: 60 })).toMatchObject({ lost_workers: 0 });
+    expect(await tick({ workerTtl: 60, inSeconds: 30 })).toMatchObject({ lost_workers: 0 });
+    expect(await tick({ workerTtl: 60, inSeconds: 61 })).toMatchObject({ lost_workers: 1 });
+  });
+
+  it('a new master too', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
+    await db.pool.query(`UPDATE master_token SET endtime = now() - interval '1 second'`);
+    const newTerm = (await acquireLease(db.pool, 'm', 60))!.term;
+    expect(await tick({ workerTtl: 60, asTerm: newTerm })).toMatchObject({ lost_workers: 0 });
   });
 });
 

@@ -24,6 +24,7 @@ describe('migrate', () => {
       'pipeline_job_table',
       'hot_path_indexes',
       'roles',
+      'master_contact',
     ]);
     const { rows: meta } = await db.pool.query(
       `SELECT value FROM rush_meta WHERE key = 'triggers_hash'`,
