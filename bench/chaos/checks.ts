@@ -97,8 +97,10 @@ export function checkNoOverlap(
   }
 
   let pairs = 0;
-  for (const runs of groupBy(executions, (e) => `${runKey(e.pipeline, e.jobinstance)}/${e.job}`)
-    .values()) {
+  for (const runs of groupBy(
+    executions,
+    (e) => `${runKey(e.pipeline, e.jobinstance)}/${e.job}`,
+  ).values()) {
     const sorted = [...runs].sort((a, b) => a.start - b.start);
     for (let i = 0; i < sorted.length; i++) {
       for (let j = i + 1; j < sorted.length; j++) {
@@ -241,7 +243,9 @@ export function checkRetries(
       const completed = ofJob.filter((a) => a.status === 'Complete').length;
       const where = `${name} job ${def.job} (retry_limit ${def.retry_limit})`;
       if (failed > def.retry_limit + 1) {
-        violations.push(`${where}: ${failed} failed attempts, at most ${def.retry_limit + 1} allowed`);
+        violations.push(
+          `${where}: ${failed} failed attempts, at most ${def.retry_limit + 1} allowed`,
+        );
       }
       const numbers = ofJob.map((a) => a.retry);
       if (numbers.some((n, i) => n !== i)) {
@@ -253,7 +257,8 @@ export function checkRetries(
       }
 
       if (request.status === 'Complete') {
-        if (completed !== 1) violations.push(`${where}: run Complete, job completed ${completed} times`);
+        if (completed !== 1)
+          violations.push(`${where}: run Complete, job completed ${completed} times`);
         if (failed > def.retry_limit) {
           violations.push(`${where}: run Complete after ${failed} failures of the job`);
         }
@@ -262,7 +267,9 @@ export function checkRetries(
           const done = archived.find((a) => a.job === previous.job && a.status === 'Complete');
           const first = ofJob[0]!;
           if (done && first.id < done.id) {
-            violations.push(`${where}: started (attempt ${first.id}) before ${previous.job} completed`);
+            violations.push(
+              `${where}: started (attempt ${first.id}) before ${previous.job} completed`,
+            );
           }
         }
       }
@@ -294,7 +301,8 @@ export function checkRetries(
       }
       for (const before of defs.slice(0, at)) {
         const n = archived.filter((a) => a.job === before.job && a.status === 'Complete').length;
-        if (n !== 1) violations.push(`${name} is Stuck at ${def.job}, but ${before.job} completed ${n} times`);
+        if (n !== 1)
+          violations.push(`${name} is Stuck at ${def.job}, but ${before.job} completed ${n} times`);
       }
       for (const after of defs.slice(at + 1)) {
         if (rows.some((a) => a.job === after.job)) {
@@ -308,11 +316,76 @@ export function checkRetries(
   return {
     check: 'retries match the definitions',
     ok: violations.length === 0,
-    summary:
-      `${checked} runs; ${failures.length} failed attempts (${describeCounts(
-        countBy(failures, (a) => failureCause(a.message)),
-      ) || 'none'}); ${stuckAsDefined} Stuck after retry_limit + 1 failures`,
+    summary: `${checked} runs; ${failures.length} failed attempts (${
+      describeCounts(countBy(failures, (a) => failureCause(a.message))) || 'none'
+    }); ${stuckAsDefined} Stuck after retry_limit + 1 failures`,
     violations,
+  };
+}
+
+/**
+ * Attempts the master failed because their worker was lost while the process executing them
+ * was in fact alive (not killed, not exited): the worker was only silent, and what it ran may
+ * have gone on, or even completed, beside the retry.
+ */
+export function aliveButLost(
+  attempts: readonly AttemptRow[],
+  executions: readonly Execution[],
+  processes: readonly ProcessLife[],
+): AttemptRow[] {
+  const lives = new Map(processes.map((p) => [p.pid, p]));
+  return attempts.filter((a) => {
+    if (failureCause(a.message) !== 'worker lost' || a.endtime === null) return false;
+    const at = a.endtime;
+    return executions.some((e) => {
+      const life = lives.get(e.pid);
+      return (
+        e.attempt === a.id &&
+        life !== undefined &&
+        (life.exitedAt === null || life.exitedAt > at) &&
+        (life.killedAt === null || life.killedAt > at)
+      );
+    });
+  });
+}
+
+/**
+ * 5 (a warning). A worker is failed as lost only when it is gone: an attempt the master failed
+ * as lost while its process was alive lost work (a result that completed, or a job aborted
+ * half-way) and a retry, for nothing but a silence, e.g. while PostgreSQL was down.
+ */
+export function checkLostWereDead(
+  attempts: readonly AttemptRow[],
+  executions: readonly Execution[],
+  processes: readonly ProcessLife[],
+): CheckResult {
+  const lost = attempts.filter((a) => failureCause(a.message) === 'worker lost');
+  const alive = aliveButLost(attempts, executions, processes);
+  const violations = alive.map((a) => {
+    const run = executions.find((e) => e.attempt === a.id)!;
+    const ended =
+      run.end === null
+        ? 'its job never ended'
+        : run.end <= a.endtime!
+          ? `its job had ended ${run.outcome} ${Math.round(a.endtime! - run.end)} ms before`
+          : `its job was still running (it ended ${run.outcome} ${Math.round(run.end - a.endtime!)} ms later)`;
+    return (
+      `attempt ${a.id} (${runKey(a.pipeline, a.jobinstance)} job ${a.job}) on ${a.worker} ` +
+      `(pid ${run.pid}, alive) was failed as lost; ${ended}`
+    );
+  });
+  const completed = alive.filter((a) =>
+    executions.some((e) => e.attempt === a.id && e.outcome === 'ok'),
+  ).length;
+  return {
+    check: 'workers failed as lost were dead',
+    ok: alive.length === 0,
+    summary:
+      `${lost.length} attempts failed as "worker lost"; ${alive.length} of them while their ` +
+      `process was alive` +
+      (alive.length > 0 ? ` (${completed} had completed: their results were dropped)` : ''),
+    violations,
+    warnOnly: false,
   };
 }
 

@@ -9,7 +9,8 @@ import type { Fault } from './schedule.js';
 import type { ChaosServer } from './server.js';
 import type { FaultEvent } from './types.js';
 
-const now = (): number => performance.timeOrigin + performance.now();
+// The wall clock, as the jobs, the workers' logs and PostgreSQL read it: one clock for all.
+const now = (): number => Date.now();
 const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -33,6 +34,8 @@ export class FaultDriver {
   readonly unexpected: Life[] = [];
   readonly termTimeouts: Life[] = [];
   readonly notes: string[] = [];
+  /** When the fault phase began (wall clock). */
+  phaseStartedAt = 0;
   private readonly slots: Slot[];
   private names: number;
   private pgUp: Promise<void> = Promise.resolve();
@@ -79,6 +82,7 @@ export class FaultDriver {
   /** Fires the faults at their times from now on; returns after durationMs and their effects. */
   async run(schedule: readonly Fault[], durationMs: number): Promise<void> {
     const started = now();
+    this.phaseStartedAt = started;
     for (const fault of schedule) {
       if (fault.atMs >= durationMs) break;
       await sleep(started + fault.atMs - now());
@@ -128,11 +132,20 @@ export class FaultDriver {
     let note: string | null = null;
     if (fault.kind === 'kill-master') {
       slot = up.find((s) => s.life!.name === master);
-      if (!slot) note = master ? `master ${master} is not running: a worker instead` : 'no master: a worker instead';
+      if (!slot)
+        note = master
+          ? `master ${master} is not running: a worker instead`
+          : 'no master: a worker instead';
     }
     slot ??= up[fault.pick % Math.max(1, up.length)];
     if (!slot) {
-      this.events.push({ kind: fault.kind, at: now(), victim: null, wasMaster: null, note: 'no live worker' });
+      this.events.push({
+        kind: fault.kind,
+        at: now(),
+        victim: null,
+        wasMaster: null,
+        note: 'no live worker',
+      });
       return;
     }
     const life = slot.life!;
@@ -175,7 +188,13 @@ export class FaultDriver {
   }
 
   private async restartPostgres(fault: Fault): Promise<void> {
-    const event: FaultEvent = { kind: 'pg-restart', at: now(), victim: null, wasMaster: null, note: null };
+    const event: FaultEvent = {
+      kind: 'pg-restart',
+      at: now(),
+      victim: null,
+      wasMaster: null,
+      note: null,
+    };
     this.events.push(event);
     let up: () => void = () => undefined;
     this.pgUp = new Promise((resolve) => (up = resolve));

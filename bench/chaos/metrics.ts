@@ -3,7 +3,7 @@
  * how long until a dead worker's attempt was failed, until a new master took over, until the
  * fleet was back after a PostgreSQL restart. Pure functions, like the checks.
  */
-import { failureCause } from './checks.js';
+import { aliveButLost, failureCause } from './checks.js';
 import type { AttemptRow, Execution, FaultEvent, LogLine, ProcessLife } from './types.js';
 
 /** How far after a fault its effects are looked for. */
@@ -21,11 +21,15 @@ export interface Metrics {
   lostDetection: Sample;
   /** kill -9 of a busy worker → its attempt failed when it came back under the same name. */
   restartDetection: Sample;
-  /** kill -9 of the master → another process became master. */
+  /** kill -9 of the master → a standby (another name) became master. */
   takeoverAfterKill: Sample;
-  /** SIGTERM of the master → another process became master. */
+  /** SIGTERM of the master → a standby (another name) became master. */
   takeoverAfterTerm: Sample;
+  /** Times the master's replacement, under its name, took the lease back before any standby. */
+  retakenBySameName: number;
   pgRestarts: PgRestartMetrics[];
+  /** Attempts failed as "worker lost" while a process of that name was alive and not killed. */
+  aliveButLost: AttemptRow[];
 }
 
 export interface PgRestartMetrics {
@@ -34,7 +38,7 @@ export interface PgRestartMetrics {
   listeningAgainMs: number | null;
   /** From the server's start to the first attempt that started after it. */
   firstStartMs: number | null;
-  /** Workers the master marked Lost within 10 s after the server came back. */
+  /** Live workers the master marked Lost within 10 s after the server came back. */
   markedLost: number;
 }
 
@@ -61,7 +65,9 @@ export function measure(
     restartDetection: empty(),
     takeoverAfterKill: empty(),
     takeoverAfterTerm: empty(),
+    retakenBySameName: 0,
     pgRestarts: [],
+    aliveButLost: aliveButLost(attempts, executions, lives),
   };
   const becameMaster = logs.filter((l) => l.msg === 'became master');
 
@@ -79,7 +85,9 @@ export function measure(
       const failed = firstAfter(
         attempts.filter((a) => {
           const cause = failureCause(a.message);
-          return a.worker === victim.name && (cause === 'worker lost' || cause === 'worker restarted');
+          return (
+            a.worker === victim.name && (cause === 'worker lost' || cause === 'worker restarted')
+          );
         }),
         (a) => a.endtime ?? Number.NEGATIVE_INFINITY,
         event.at,
@@ -100,8 +108,9 @@ export function measure(
         (l) => l.time,
         event.at,
       );
-      if (took) target.values.push(took.time - event.at);
-      else target.missing += 1;
+      if (!took) target.missing += 1;
+      else if (took.worker === victim.name) metrics.retakenBySameName += 1;
+      else target.values.push(took.time - event.at);
     }
   }
   return metrics;
@@ -118,7 +127,8 @@ function pgRestart(
   const alive = lives.filter(
     (p) => p.startedAt < event.at && (p.exitedAt === null || p.exitedAt > upAt + 5_000),
   );
-  let listeningAgainMs: number | null = 0;
+  let listeningAgainMs = 0;
+  let heard = true;
   for (const life of alive) {
     const restored = firstAfter(
       logs.filter((l) => l.pid === life.pid && l.msg === 'listening connection restored'),
@@ -126,45 +136,27 @@ function pgRestart(
       upAt,
     );
     if (!restored) {
-      listeningAgainMs = null;
+      heard = false;
       break;
     }
     listeningAgainMs = Math.max(listeningAgainMs, restored.time - upAt);
   }
   const started = firstAfter(executions, (e) => e.start, upAt);
-  const lostTicks = logs.filter(
-    (l) =>
-      l.msg === 'tick' &&
-      typeof l.lost_workers === 'number' &&
-      l.time >= upAt &&
-      l.time <= upAt + 10_000,
+  const markedLost = aliveButLost(attempts, executions, lives).filter(
+    (a) => a.endtime! >= upAt && a.endtime! <= upAt + 10_000,
   );
-  const lostByAttempts = new Set(
-    attempts
-      .filter(
-        (a) =>
-          failureCause(a.message) === 'worker lost' &&
-          a.endtime !== null &&
-          a.endtime >= upAt &&
-          a.endtime <= upAt + 10_000,
-      )
-      .map((a) => a.worker),
-  ).size;
   return {
     downMs: Math.round(upAt - event.at),
-    listeningAgainMs: alive.length === 0 ? null : listeningAgainMs,
+    listeningAgainMs: alive.length === 0 || !heard ? null : Math.round(listeningAgainMs),
     firstStartMs: started ? Math.round(started.start - upAt) : null,
-    markedLost: Math.max(
-      lostByAttempts,
-      lostTicks.reduce((sum, l) => sum + (l.lost_workers as number), 0),
-    ),
+    markedLost: new Set(markedLost.map((a) => a.worker)).size,
   };
 }
 
 /** "n 7: min 3012 / median 3240 / max 3611 ms". */
 export function describeSample(sample: Sample): string {
   if (sample.values.length === 0) {
-    return sample.missing > 0 ? `none seen (${sample.missing} missing)` : 'no such fault';
+    return sample.missing > 0 ? `none seen (${sample.missing} missing)` : 'no such fault this run';
   }
   const sorted = [...sample.values].sort((a, b) => a - b);
   const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
@@ -172,4 +164,17 @@ export function describeSample(sample: Sample): string {
     `n ${sorted.length}: min ${Math.round(sorted[0]!)} / median ${Math.round(median)} / ` +
     `max ${Math.round(sorted[sorted.length - 1]!)} ms`;
   return sample.missing > 0 ? `${text} (${sample.missing} not seen)` : text;
+}
+
+/** Error lines of the workers' logs (level error and above), by message and cause. */
+export function logErrors(logs: readonly LogLine[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of logs) {
+    if (typeof line.level !== 'number' || line.level < 50) continue;
+    const err = line.err as { message?: unknown } | undefined;
+    const cause = typeof err?.message === 'string' ? `: ${err.message.split('\n')[0]}` : '';
+    const key = `${line.msg ?? '?'}${cause}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return new Map([...counts.entries()].sort((a, b) => b[1] - a[1]));
 }

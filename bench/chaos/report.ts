@@ -9,19 +9,20 @@ export const SHOWN_VIOLATIONS = 15;
 
 export function verdict(result: CheckResult): string {
   if (result.ok === null) return 'n/a';
-  return result.ok ? 'PASS' : `FAIL (${result.violations.length})`;
+  if (result.ok) return 'PASS';
+  return `${result.warnOnly ? 'WARN' : 'FAIL'} (${result.violations.length})`;
 }
 
-/** True when no check failed (checks that do not apply count as passed). */
+/** True when no check failed (checks that do not apply, and warnings, count as passed). */
 export function allPassed(results: readonly CheckResult[]): boolean {
-  return results.every((r) => r.ok !== false);
+  return results.every((r) => r.ok !== false || r.warnOnly === true);
 }
 
 export function checksTable(results: readonly CheckResult[]): string {
   return renderTable(
     ['check', 'result', 'details'],
     results.map((r) => [r.check, verdict(r), r.summary]),
-    { widths: [34, 10, 76] },
+    { widths: [34, 12, 76] },
   );
 }
 
@@ -32,7 +33,11 @@ export function violationsText(results: readonly CheckResult[]): string {
     const shown = r.violations.slice(0, SHOWN_VIOLATIONS).map((v) => `  - ${v}`);
     const more = r.violations.length - shown.length;
     blocks.push(
-      [`${r.check}:`, ...shown, ...(more > 0 ? [`  … and ${more} more`] : [])].join('\n'),
+      [
+        `${r.warnOnly ? 'warning, ' : ''}${r.check}:`,
+        ...shown,
+        ...(more > 0 ? [`  … and ${more} more`] : []),
+      ].join('\n'),
     );
   }
   return blocks.join('\n');
@@ -54,13 +59,18 @@ export interface RunSummary {
   unexpectedExits: number;
   insertFailures: number;
   metrics: Metrics;
+  /** Error lines of the workers' logs, by message: how many of each. */
+  logErrors: Map<string, number>;
   notes: string[];
 }
 
 export function summaryText(s: RunSummary): string {
   const faults = [...s.faultsInjected.entries()].map(([kind, n]) => `${n} ${kind}`).join(', ');
   const lines: [string, string][] = [
-    ['seed', `${s.seed} (replay: npm run chaos -- --seed ${s.seed} --minutes ${s.minutes} --workers ${s.workers})`],
+    [
+      'seed',
+      `${s.seed} (replay: npm run chaos -- --seed ${s.seed} --minutes ${s.minutes} --workers ${s.workers})`,
+    ],
     ['server', s.server],
     ['time', `${s.faultSeconds} s of faults, ${s.settleSeconds} s to settle`],
     ['requests', s.requestsByStatus],
@@ -72,9 +82,16 @@ export function summaryText(s: RunSummary): string {
     ],
     ['lost worker detected', describeSample(s.metrics.lostDetection)],
     ['same name restarted', describeSample(s.metrics.restartDetection)],
-    ['takeover after kill -9', describeSample(s.metrics.takeoverAfterKill)],
-    ['takeover after SIGTERM', describeSample(s.metrics.takeoverAfterTerm)],
+    ['standby master after kill -9', describeSample(s.metrics.takeoverAfterKill)],
+    ['standby master after SIGTERM', describeSample(s.metrics.takeoverAfterTerm)],
   ];
+  if (s.metrics.retakenBySameName > 0) {
+    lines.push([
+      'lease taken back',
+      `${s.metrics.retakenBySameName} times by the killed master's replacement under its name, ` +
+        'before any standby',
+    ]);
+  }
   s.metrics.pgRestarts.forEach((pg, i) => {
     const ms = (value: number | null): string => (value === null ? 'not seen' : `${value} ms`);
     lines.push([
@@ -83,6 +100,16 @@ export function summaryText(s: RunSummary): string {
         `first attempt started after ${ms(pg.firstStartMs)}; ${pg.markedLost} workers marked Lost`,
     ]);
   });
+  const errors = [...s.logErrors.entries()];
+  lines.push([
+    'errors in worker logs',
+    errors.length === 0
+      ? 'none'
+      : errors
+          .slice(0, 6)
+          .map(([text, n]) => `${n}× ${text.length > 90 ? `${text.slice(0, 90)}…` : text}`)
+          .join('; ') + (errors.length > 6 ? ` (and ${errors.length - 6} more kinds)` : ''),
+  ]);
   if (s.insertFailures > 0) {
     lines.push(['request bursts failed', `${s.insertFailures} (PostgreSQL down; retried later)`]);
   }

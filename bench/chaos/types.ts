@@ -9,7 +9,7 @@ export interface Execution {
   retry: number;
   worker: string;
   pid: number;
-  /** Wall-clock milliseconds, on the clock every process of this machine shares. */
+  /** Wall-clock milliseconds (Date.now() of the job's process). */
   start: number;
   /** When the job noted its end; null when it never did (its process was killed). */
   end: number | null;
@@ -64,6 +64,8 @@ export interface CheckResult {
   ok: boolean | null;
   summary: string;
   violations: string[];
+  /** A warning: reported like a violation, but the run does not fail for it. */
+  warnOnly?: boolean;
 }
 
 /** A fault as it happened: when, to whom, and what the run saw then. */

@@ -39,7 +39,8 @@ export function chaosPipelines(seed: number): PipelineSpec[] {
     })),
   }));
   const all = pipelines.flatMap((p) => p.jobs);
-  if (!all.some((j) => j.retry_limit === 0)) all[intBetween(rng, 0, all.length - 1)]!.retry_limit = 0;
+  if (!all.some((j) => j.retry_limit === 0))
+    all[intBetween(rng, 0, all.length - 1)]!.retry_limit = 0;
   if (!all.some((j) => j.retry_limit === 3)) {
     const candidates = all.filter((j) => j.retry_limit !== 0);
     candidates[intBetween(rng, 0, candidates.length - 1)]!.retry_limit = 3;

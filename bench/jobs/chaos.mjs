@@ -6,8 +6,12 @@ import { appendFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Job } from '../../dist/index.js';
 
-/** A wall clock with sub-millisecond resolution that every process on this machine shares. */
-const now = () => performance.timeOrigin + performance.now();
+/**
+ * The wall clock, in milliseconds, read afresh: processes started at different times agree on
+ * it (performance.timeOrigin + now() drifts apart between processes as the clock is slewed),
+ * and the run compares these times across processes, with kill times and with PostgreSQL's.
+ */
+const now = () => Date.now();
 
 /** A number in [0, 1) that depends only on the seed, the attempt id and what it is for. */
 export function draw(seed, attempt, what) {
