@@ -103,46 +103,44 @@ describe.skipIf(cannot !== undefined)('a worker host cut off from the network', 
     );
     await a!.waitForLog((l) => l.msg === 'worker started');
     await b!.waitForLog((l) => l.msg === 'worker started');
-    // host-b is busy too, so the job lands on host-a.
-    const busyB = await insertRequest(pool, { pipeline: 'nap', params: { sleep_ms: 2_000 } });
-    await waitUntil(server.url, [], async () => {
-      const { rows } = await pool!.query(
-        `SELECT 1 FROM run_state WHERE request_id = $1 AND worker = 'host-b'`,
-        [busyB],
-      );
-      return rows.length > 0 ? true : undefined;
-    });
+    // The job lands on one of the two hosts; that one is cut off, the other takes the retry.
     const id = await insertRequest(pool, { pipeline: 'nap', params: { sleep_ms: 15_000 } });
-    const attempt = await waitUntil(server.url, [], async () => {
-      const { rows } = await pool!.query<{ id: number }>(
-        `SELECT id FROM run_state WHERE request_id = $1 AND worker = 'host-a' AND status = 'Running'`,
+    const running = await waitUntil(server.url, [], async () => {
+      const { rows } = await pool!.query<{ id: number; worker: string }>(
+        `SELECT id, worker FROM run_state WHERE request_id = $1 AND status = 'Running'`,
         [id],
       );
-      return rows[0]?.id;
+      return rows[0];
     });
+    const victimIndex = running.worker === 'host-a' ? 0 : 1;
+    const victim = [a!, b!][victimIndex]!;
+    const other = victimIndex === 0 ? 'host-b' : 'host-a';
+    const attempt = running.id;
 
-    ip('link', 'set', hosts[0]!.here, 'down');
+    ip('link', 'set', hosts[victimIndex]!.here, 'down');
     await waitUntil(
       server.url,
       [],
       async () => {
         const { rows } = await pool!.query(
-          `SELECT 1 FROM run_state WHERE request_id = $1 AND worker = 'host-b' AND status = 'Running'`,
-          [id],
+          `SELECT 1 FROM run_state WHERE request_id = $1 AND worker = $2 AND status = 'Running'`,
+          [id, other],
         );
         return rows.length > 0 ? true : undefined;
       },
-      { what: 'the retry to run on host-b', timeoutMs: 30_000 },
+      { what: `the retry to run on ${other}`, timeoutMs: 30_000 },
     );
-    const { rows: lost } = await pool.query(`SELECT status FROM worker WHERE name = 'host-a'`);
+    const { rows: lost } = await pool.query(`SELECT status FROM worker WHERE name = $1`, [
+      running.worker,
+    ]);
     expect(lost).toEqual([{ status: 'Lost' }]);
 
-    ip('link', 'set', hosts[0]!.here, 'up');
-    await a!.waitForLog(
+    ip('link', 'set', hosts[victimIndex]!.here, 'up');
+    await victim.waitForLog(
       (l) => l.msg === 'this worker had been marked Lost: aborting its attempt',
       30_000,
     );
-    const dropped = await a!.waitForLog(
+    const dropped = await victim.waitForLog(
       (l) =>
         l.msg === 'attempt finished, but it was no longer ours: result dropped' &&
         l.attempt === attempt,
@@ -153,7 +151,7 @@ describe.skipIf(cannot !== undefined)('a worker host cut off from the network', 
       `SELECT worker, status, message FROM archive WHERE id = $1`,
       [attempt],
     );
-    expect(history[0]).toMatchObject({ worker: 'host-a', status: 'Failed' });
+    expect(history[0]).toMatchObject({ worker: running.worker, status: 'Failed' });
     const row = await waitForRequest(pool, server.url, id, ['Complete', 'Stuck'], 30_000);
     expect(row.status).toBe('Complete');
   });

@@ -341,7 +341,7 @@ describe('checkRetries', () => {
   });
 });
 
-describe('checkLostWereDead (a warning)', () => {
+describe('checkLostWereDead', () => {
   const lost = (fields: Partial<AttemptRow> = {}): AttemptRow =>
     attempt(1, 'a', 0, 'Failed', {
       message: "worker 'w1' was lost: no heartbeat since x",
@@ -354,7 +354,7 @@ describe('checkLostWereDead (a warning)', () => {
     const run = execution(a, { pid: 1, end: null, outcome: null });
     const result = checkLostWereDead([a], [run], [life(1, { killedAt: 2_000, exitedAt: 2_010 })]);
     expect(result.ok).toBe(true);
-    expect(result.warnOnly).toBe(true);
+    expect(result.warnOnly).toBe(false);
     expect(aliveButLost([a], [run], [life(1, { killedAt: 2_000 })])).toEqual([]);
   });
 
