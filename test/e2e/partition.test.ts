@@ -78,6 +78,7 @@ describe.skipIf(cannot !== undefined)('a worker host cut off from the network', 
     });
     appendFileSync(join(dataDir, 'pg', 'pg_hba.conf'), '\nhost all all 10.213.0.0/16 password\n');
     pool = new pg.Pool({ connectionString: server.url, max: 2 });
+    pool.on('error', () => {}); // idle connections end with the server at teardown
     await pool.query('SELECT pg_reload_conf()');
     await migrate(server.url);
     await definePipeline(pool, 'nap', [{ name: 'sleep', retry_limit: 1, retry_gap_minutes: 0 }]);
