@@ -166,6 +166,7 @@ export class WorkerRuntime {
       await notifier.listen(LEASE_CHANNEL);
       if (this.master.leading) await notifier.listen(MASTER_CHANNEL);
       this.notifier = notifier;
+      this.logger.info({ channels: this.slots.length + 1 }, 'listening for notifications');
     } catch (error) {
       await notifier.stop();
       // PgBouncer in transaction mode, for one, cannot LISTEN: polling still works.

@@ -268,3 +268,41 @@ describe('a listening connection that dies silently', () => {
     }
   });
 });
+
+describe('a connection that cannot LISTEN (PgBouncer in transaction mode)', () => {
+  it('says so once, polls, and listens as soon as it can', async () => {
+    const server = new URL(db.url);
+    const proxy = await startProxy(Number(server.port || 5432));
+    try {
+      proxy.refuse('rush listen');
+      const viaProxy = new URL(db.url);
+      viaProxy.hostname = '127.0.0.1';
+      viaProxy.port = String(proxy.port);
+      const worker = startWorker({
+        name: 'unheard',
+        databaseUrl: viaProxy.toString(),
+        args: [...FAST, '--listen-check', '1'],
+      });
+      await worker.waitForLog((l) => l.msg === 'LISTEN failed: falling back to polling only');
+      await worker.waitForLog((l) => l.msg === 'worker started' && l.listen === false);
+      const polled = await insertRequest(db.pool, { pipeline: 'nap', params: { sleep_ms: 1 } });
+      expect((await waitForRequest(db.pool, db.url, polled, ['Complete', 'Stuck'])).status).toBe(
+        'Complete',
+      );
+      const first = await worker.waitForLog((l) => l.msg === 'attempt started');
+      expect(first.woke).toBe('sweep');
+
+      proxy.refuse(undefined);
+      await worker.waitForLog((l) => l.msg === 'listening for notifications');
+      const heard = await insertRequest(db.pool, { pipeline: 'nap', params: { sleep_ms: 1 } });
+      expect((await waitForRequest(db.pool, db.url, heard, ['Complete', 'Stuck'])).status).toBe(
+        'Complete',
+      );
+      const later = worker.logs.filter((l) => l.msg === 'attempt started');
+      expect(later[later.length - 1]?.woke).toBe('notify');
+    } finally {
+      await stopAllWorkers('SIGKILL');
+      await proxy.close();
+    }
+  });
+});

@@ -12,12 +12,15 @@ export interface Proxy {
    * (new connections pass). Returns how many were silenced.
    */
   blackhole(text: string): number;
+  /** Close at once every new connection whose application_name contains `text` (undefined: none). */
+  refuse(text: string | undefined): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<Socket>();
   const open = new Map<Socket, { name: string | undefined; silent: boolean }>();
+  let refused: string | undefined;
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
     sockets.add(client).add(upstream);
@@ -29,6 +32,10 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         const text = chunk.toString('latin1');
         const at = text.indexOf('application_name\0');
         state.name = at >= 0 ? (text.slice(at + 17).split('\0')[0] ?? '') : '';
+        if (refused !== undefined && state.name.includes(refused)) {
+          close();
+          return;
+        }
       }
       if (!state.silent) upstream.write(chunk);
     });
@@ -56,6 +63,9 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         }
       }
       return silenced;
+    },
+    refuse(text) {
+      refused = text;
     },
     async close() {
       for (const socket of sockets) socket.destroy();
