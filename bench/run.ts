@@ -132,7 +132,7 @@ async function main(): Promise<void> {
             slots: 8,
           }),
         },
-        idle: await graphileIdle(await fresh('idle'), plan.idleSeconds),
+        idle: await graphileIdle(await fresh('idle'), plan.idleSeconds, smoke ? 1_000 : 12_000),
       };
     }
   } finally {

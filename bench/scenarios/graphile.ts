@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
+import { statementCounter, withClient } from '../lib/db.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
@@ -247,18 +247,6 @@ async function withGraphile<T>(
   return { value, ran };
 }
 
-async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  // A connection lost between queries would otherwise throw from an event: the next query fails.
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
 interface GraphileMark {
   id: string;
   k?: number;
@@ -461,45 +449,28 @@ export async function graphileThroughput(
 export async function graphileIdle(
   url: string,
   seconds: number,
+  settleMs = 12_000,
 ): Promise<{ seconds: number; statementsPerSecond: number; counted: string; connections: number }> {
   return withClient(url, async (client) => {
-    const hasStatements = await client
-      .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
-      .then(() => client.query('SELECT count(*) FROM pg_stat_statements'))
-      .then(
-        () => true,
-        () => false,
-      );
-    const count = async (): Promise<number> => {
-      const { rows } = await client.query<{ n: string }>(
-        hasStatements
-          ? `SELECT coalesce(sum(s.calls), 0) AS n FROM pg_stat_statements s
-             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()
-               AND s.query NOT LIKE '%pg_stat_statements%' AND s.query NOT LIKE '%pg_stat_database%'`
-          : `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`,
-      );
-      return Number(rows[0]!.n);
-    };
+    const counter = await statementCounter(client);
     const { value } = await withGraphile(
       url,
       'idle',
       [1, 2, 3, 4].map(() => ({ concurrency: 1 })),
       async () => {
-        // Let start-up settle, then count over the window.
-        await sleep(2_000);
-        const before = await count();
+        // Let start-up settle, then count over the window, as for Rush.
+        await sleep(settleMs);
+        const before = await counter.count();
         await sleep(seconds * 1000);
-        const after = await count();
+        const after = await counter.count();
         const { rows } = await client.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity
            WHERE datname = current_database() AND pid <> pg_backend_pid()`,
         );
-        // Without pg_stat_statements, this client's own count() transactions are in the figure.
-        const own = hasStatements ? 0 : 2;
         return {
           seconds,
-          statementsPerSecond: round2((after - before - own) / seconds),
-          counted: hasStatements ? 'pg_stat_statements' : 'xact_commit',
+          statementsPerSecond: round2((after - before - counter.own) / seconds),
+          counted: counter.counted,
           connections: rows[0]!.n,
         };
       },

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
+import { statementCounter } from '../lib/db.js';
 import type { Mode } from './latency.js';
 
 export interface Idle {
@@ -24,13 +25,7 @@ export async function idle(
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const hasStatements = await client
-      .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
-      .then(() => client.query('SELECT count(*) FROM pg_stat_statements'))
-      .then(
-        () => true,
-        () => false,
-      );
+    const counter = await statementCounter(client);
     const workers = [1, 2, 3, 4].map((n) =>
       startWorker({
         name: `bench-idle-${mode.name}-${n}`,
@@ -49,29 +44,17 @@ export async function idle(
     // Let start-up settle (first ticks, plans; PostgreSQL reports an idle backend's statistics
     // up to ~10 s late), then count over the window.
     await new Promise((resolve) => setTimeout(resolve, settleMs));
-    const count = async (): Promise<number> => {
-      const { rows } = await client.query<{ n: string }>(
-        hasStatements
-          ? `SELECT coalesce(sum(s.calls), 0) AS n FROM pg_stat_statements s
-             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()
-               AND s.query NOT LIKE '%pg_stat_statements%' AND s.query NOT LIKE '%pg_stat_database%'`
-          : `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`,
-      );
-      return Number(rows[0]!.n);
-    };
-    const before = await count();
+    const before = await counter.count();
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const after = await count();
+    const after = await counter.count();
     const { rows } = await client.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_stat_activity
        WHERE datname = current_database() AND pid <> pg_backend_pid()`,
     );
-    // Without pg_stat_statements, this client's own count() transactions are in the figure.
-    const own = hasStatements ? 0 : 2;
     return {
       seconds,
-      statementsPerSecond: Math.round(((after - before - own) / seconds) * 100) / 100,
-      counted: hasStatements ? 'pg_stat_statements' : 'xact_commit',
+      statementsPerSecond: Math.round(((after - before - counter.own) / seconds) * 100) / 100,
+      counted: counter.counted,
       connections: rows[0]!.n,
     };
   } finally {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
+import { withClient } from '../lib/db.js';
 import { now, readMarks, RequestClient } from '../lib/requests.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
@@ -64,11 +65,13 @@ export async function wake(url: string, mode: Mode, samples: number): Promise<Su
     await stopAllWorkers();
   }
   const marks = readMarks(out);
-  const rows = await queryRows<{ id: string; jobinstance: number }>(
-    url,
-    `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
-    [pipeline],
-  );
+  const rows = await withClient(url, async (client) => {
+    const result = await client.query<{ id: string; jobinstance: number }>(
+      `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
+      [pipeline],
+    );
+    return result.rows;
+  });
   const t0ByInstance = new Map(rows.map((r) => [r.jobinstance, inserted.get(Number(r.id))!]));
   return summarize(marks.map((m) => m.start - t0ByInstance.get(m.jobinstance)!));
 }
@@ -104,18 +107,4 @@ export async function handoff(url: string, mode: Mode, jobs: number): Promise<Ha
     ...summarize(gaps),
     perStep: Math.round(((last.start - first.start) / (marks.length - 1)) * 100) / 100,
   };
-}
-
-async function queryRows<T extends pg.QueryResultRow>(
-  url: string,
-  text: string,
-  values: unknown[],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
 }

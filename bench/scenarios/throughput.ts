@@ -1,5 +1,5 @@
-import pg from 'pg';
 import { startWorker, stopAllWorkers, type WorkerProcess } from '../../test/support/workers.js';
+import { withClient } from '../lib/db.js';
 import { peakRssMb } from '../lib/proc.js';
 import { benchJobsDir, type Mode } from './latency.js';
 
@@ -12,16 +12,6 @@ export interface Throughput {
   attemptsPerSecond: number;
   /** The highest peak resident memory among the worker processes. */
   peakRssMb: number | undefined;
-}
-
-async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /**

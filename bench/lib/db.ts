@@ -1,0 +1,52 @@
+import pg from 'pg';
+
+/** Runs `use` with a client of its own on `url`, always closing it. */
+export async function withClient<T>(
+  url: string,
+  use: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  // A connection lost between queries would otherwise throw from an event: the next query fails.
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Counts what reaches the server for the current database: statements with pg_stat_statements
+ * when the server has it, else committed transactions. The counter's own queries are left out
+ * (with pg_stat_statements) or are two a window (without).
+ */
+export async function statementCounter(
+  client: pg.Client,
+): Promise<{
+  counted: 'pg_stat_statements' | 'xact_commit';
+  own: number;
+  count(): Promise<number>;
+}> {
+  const hasStatements = await client
+    .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+    .then(() => client.query('SELECT count(*) FROM pg_stat_statements'))
+    .then(
+      () => true,
+      () => false,
+    );
+  return {
+    counted: hasStatements ? 'pg_stat_statements' : 'xact_commit',
+    own: hasStatements ? 0 : 2,
+    async count() {
+      const { rows } = await client.query<{ n: string }>(
+        hasStatements
+          ? `SELECT coalesce(sum(s.calls), 0) AS n FROM pg_stat_statements s
+             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()
+               AND s.query NOT LIKE '%pg_stat_statements%' AND s.query NOT LIKE '%pg_stat_database%'`
+          : `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`,
+      );
+      return Number(rows[0]!.n);
+    },
+  };
+}
