@@ -11,6 +11,7 @@ import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
+import { scale, type Scale } from './scenarios/scale.js';
 import {
   ensurePeersInstalled,
   graphileHandoff,
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     handoff: Record<string, Handoff>;
     throughput: Record<string, Record<string, Throughput>>;
     idle: Record<string, Idle>;
+    scale?: { empty: Scale; full: Scale };
     graphile?: {
       wake: Summary;
       handoff: Handoff;
@@ -114,6 +116,23 @@ async function main(): Promise<void> {
         plan.idleSeconds,
         smoke ? 1_000 : 12_000,
       );
+    }
+    if (!smoke && !flags['notify-only']) {
+      // 40 processes, 10,000 requests, with an empty archive and with 1,000,000 rows in it.
+      const notify = modes[0]!;
+      process.stderr.write(`bench: scale, 40 workers, 10000 runs, empty archive\n`);
+      const empty = await scale(await server.freshDatabase('scale_empty'), notify, {
+        workers: 40,
+        runs: 10_000,
+        archived: 0,
+      });
+      process.stderr.write(`bench: scale, 40 workers, 10000 runs, 1000000 archived\n`);
+      const full = await scale(await server.freshDatabase('scale_full'), notify, {
+        workers: 40,
+        runs: 10_000,
+        archived: 1_000_000,
+      });
+      results.scale = { empty, full };
     }
     if (flags.peers) {
       await ensurePeersInstalled();
@@ -195,6 +214,14 @@ async function main(): Promise<void> {
       t.poll?.single_8?.peakRssMb,
       g?.throughput.single_8?.peakRssMb,
     ),
+    ...(results.scale
+      ? [
+          '',
+          `scale, 40 workers, 10,000 runs: ${results.scale.empty.attemptsPerSecond} /s with an empty ` +
+            `archive, ${results.scale.full.attemptsPerSecond} /s with 1,000,000 rows archived; ` +
+            `mean tick ${results.scale.empty.tickMeanMs ?? '-'} ms and ${results.scale.full.tickMeanMs ?? '-'} ms`,
+        ]
+      : []),
     '',
     'ratios: Rush notify ÷ the other (below 1 is better, except attempts/s: above 1 is better)',
     `poll interval ${plan.pollInterval} s; samples: wake ${w.notify?.n ?? 0}/${w.poll?.n ?? 0}, ` +

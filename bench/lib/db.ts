@@ -21,9 +21,7 @@ export async function withClient<T>(
  * when the server has it, else committed transactions. The counter's own queries are left out
  * (with pg_stat_statements) or are two a window (without).
  */
-export async function statementCounter(
-  client: pg.Client,
-): Promise<{
+export async function statementCounter(client: pg.Client): Promise<{
   counted: 'pg_stat_statements' | 'xact_commit';
   own: number;
   count(): Promise<number>;

@@ -15,14 +15,15 @@ export interface Throughput {
 }
 
 /**
- * `runs` requests inserted in one statement, run by two worker processes sharing `slots` job
+ * `runs` requests inserted in one statement, run by worker processes (two by default) sharing `slots` job
  * slots; from the insert to the last request's end, as the database's own clock tells it.
  */
 export async function throughput(
   url: string,
   mode: Mode,
-  options: { runs: number; jobsPerRun: number; slots: number },
+  options: { runs: number; jobsPerRun: number; slots: number; processes?: number },
 ): Promise<Throughput> {
+  const processes = options.processes ?? 2;
   const pipeline = `tp_${mode.name}_${options.slots}_${options.jobsPerRun}`;
   await withClient(url, async (client) => {
     const jobs = Array.from({ length: options.jobsPerRun }, (_, i) => ({
@@ -34,9 +35,9 @@ export async function throughput(
       { jobs },
     ]);
   });
-  const perProcess = String(Math.max(1, options.slots / 2));
+  const perProcess = String(Math.max(1, Math.round(options.slots / processes)));
   const workers: WorkerProcess[] = [];
-  for (const n of [1, 2]) {
+  for (let n = 1; n <= processes; n++) {
     workers.push(
       startWorker({
         name: `bench-tp-${mode.name}-${n}`,
@@ -54,7 +55,7 @@ export async function throughput(
     );
   }
   try {
-    // Both processes registered and one of them is master: the lease is held.
+    // Every process registered and one of them is master: the lease is held.
     await withClient(url, async (client) => {
       for (;;) {
         const { rows } = await client.query<{ n: number; master: string | null }>(
