@@ -1,6 +1,6 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
@@ -65,6 +65,7 @@ export async function wake(url: string, mode: Mode, samples: number): Promise<Su
     await stopAllWorkers();
   }
   const marks = readMarks(out);
+  rmSync(dirname(out), { recursive: true, force: true });
   const rows = await withClient(url, async (client) => {
     const result = await client.query<{ id: string; jobinstance: number }>(
       `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
@@ -100,6 +101,7 @@ export async function handoff(url: string, mode: Mode, jobs: number): Promise<Ha
     await stopAllWorkers();
   }
   const marks = readMarks(out).sort((a, b) => a.start - b.start);
+  rmSync(dirname(out), { recursive: true, force: true });
   const gaps = marks.slice(1).map((m, i) => m.start - marks[i]!.end);
   const first = marks[0]!;
   const last = marks[marks.length - 1]!;
