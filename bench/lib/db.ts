@@ -48,3 +48,38 @@ export async function statementCounter(client: pg.Client): Promise<{
     },
   };
 }
+
+export interface IdleWindow {
+  seconds: number;
+  statementsPerSecond: number;
+  counted: 'pg_stat_statements' | 'xact_commit';
+  /** Connections to this database, the counting client's own left out. */
+  connections: number;
+}
+
+/**
+ * What reaches the server while the processes under test sit idle: waits `settleMs` (first
+ * ticks, plans; PostgreSQL reports an idle backend's statistics up to ~10 s late), then counts
+ * over `seconds`. Rush's idle scenario and graphile-worker's measure the same way through this.
+ */
+export async function measureIdle(
+  client: pg.Client,
+  seconds: number,
+  settleMs: number,
+): Promise<IdleWindow> {
+  const counter = await statementCounter(client);
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const before = await counter.count();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await counter.count();
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+  );
+  return {
+    seconds,
+    statementsPerSecond: Math.round(((after - before - counter.own) / seconds) * 100) / 100,
+    counted: counter.counted,
+    connections: rows[0]!.n,
+  };
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
-import { statementCounter, withClient } from '../lib/db.js';
+import { measureIdle, withClient, type IdleWindow } from '../lib/db.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
@@ -450,30 +450,13 @@ export async function graphileIdle(
   url: string,
   seconds: number,
   settleMs = 12_000,
-): Promise<{ seconds: number; statementsPerSecond: number; counted: string; connections: number }> {
+): Promise<IdleWindow> {
   return withClient(url, async (client) => {
-    const counter = await statementCounter(client);
     const { value } = await withGraphile(
       url,
       'idle',
       [1, 2, 3, 4].map(() => ({ concurrency: 1 })),
-      async () => {
-        // Let start-up settle, then count over the window, as for Rush.
-        await sleep(settleMs);
-        const before = await counter.count();
-        await sleep(seconds * 1000);
-        const after = await counter.count();
-        const { rows } = await client.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-        );
-        return {
-          seconds,
-          statementsPerSecond: round2((after - before - counter.own) / seconds),
-          counted: counter.counted,
-          connections: rows[0]!.n,
-        };
-      },
+      () => measureIdle(client, seconds, settleMs),
     );
     return value;
   });

@@ -7,7 +7,13 @@ import {
   type TickSummary,
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { definePipeline, insertRequest, finishAttempt, heartbeat } from '../support/sql.js';
+import {
+  definePipeline,
+  insertRequest,
+  finishAttempt,
+  heartbeat,
+  resetWithMaster,
+} from '../support/sql.js';
 
 let db: TestDatabase;
 let term: number;
@@ -65,11 +71,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await db.pool.query(
-    `TRUNCATE run_state, archive, worker, run_request RESTART IDENTITY;
-     UPDATE master_token SET master = NULL, endtime = '-infinity'`,
-  );
-  term = (await acquireLease(db.pool, 'm', 60))!.term;
+  term = await resetWithMaster(db.pool, 'm');
   // This master has been in touch for long: silence is counted from the workers' last beats.
   await db.pool.query(
     `UPDATE master_token SET contact_since = now() - interval '1 day', last_tick = now()`,

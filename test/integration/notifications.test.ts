@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import {
-  acquireLease,
   attemptForWorker,
   masterTick,
   registerWorker,
@@ -14,6 +13,7 @@ import {
   insertRequest,
   finishAttempt,
   heartbeat,
+  resetWithMaster,
 } from '../support/sql.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -50,11 +50,7 @@ afterAll(async () => {
   await db.close();
 });
 beforeEach(async () => {
-  await db.pool.query(
-    `TRUNCATE run_state, archive, worker, run_request RESTART IDENTITY;
-     UPDATE master_token SET master = NULL, endtime = '-infinity'`,
-  );
-  term = (await acquireLease(db.pool, 'm', 60))!.term;
+  term = await resetWithMaster(db.pool, 'm');
 });
 
 describe('worker channels', () => {

@@ -1,6 +1,6 @@
 /** Small SQL helpers shared by the tests: define pipelines, collect notifications. */
 import pg from 'pg';
-import { finishAttempts, heartbeat as beatAll } from '../../src/db/queries.js';
+import { acquireLease, finishAttempts, heartbeat as beatAll } from '../../src/db/queries.js';
 
 export interface JobSpec {
   name: string;
@@ -93,4 +93,16 @@ export async function finishAttempt(
 export async function heartbeat(pool: pg.Pool, worker: string) {
   const beat = await beatAll(pool, [worker], worker);
   return { ...beat.slots[0]!, leaseFree: beat.leaseFree };
+}
+
+/**
+ * Empties the runs, workers and the lease, then makes `master` the master: the state a test of
+ * the master's or the workers' statements starts from. Returns the lease's term.
+ */
+export async function resetWithMaster(pool: pg.Pool, master: string): Promise<number> {
+  await pool.query(
+    `TRUNCATE run_state, archive, worker, run_request RESTART IDENTITY;
+     UPDATE master_token SET master = NULL, endtime = '-infinity'`,
+  );
+  return (await acquireLease(pool, master, 60))!.term;
 }
