@@ -47,17 +47,8 @@ BEGIN
   RETURN payload;
 END $$;
 
--- run_request: a new Pending request wakes the master; every status change is told on
--- rush_run_request as "id:status,id:status…" for clients waiting on their run.
-CREATE OR REPLACE FUNCTION rush_run_request_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'Pending') THEN
-    PERFORM rush_wake_master('request');
-  END IF;
-  RETURN NULL;
-END $$;
-
+-- run_request: every status change is told on rush_run_request as "id:status,id:status…" for
+-- clients waiting on their run. (A new request is handled at its commit: 30_run_request.sql.)
 CREATE OR REPLACE FUNCTION rush_run_request_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -74,117 +65,120 @@ BEGIN
   LOOP
     PERFORM pg_notify('rush_run_request', chunk);
   END LOOP;
-  IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
-             WHERE n.status = 'Pending' AND o.status <> 'Pending') THEN
-    PERFORM rush_wake_master('request');
-  END IF;
-  -- A cancelled run's running attempt is aborted by its worker, as at a timeout.
-  PERFORM pg_notify(rush_worker_channel(s.worker), jsonb_build_object('cancel', s.id)::text)
-  FROM new_rows n
-  JOIN old_rows o ON o.id = n.id
-  JOIN run_state s ON s.request_id = n.id AND s.status = 'Running'
-  WHERE n.status = 'Cancelled' AND o.status <> 'Cancelled';
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER run_request_wake_master
-  AFTER INSERT ON run_request REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_run_request_inserted();
+-- A request set back to Pending by hand wakes the master.
+CREATE OR REPLACE FUNCTION rush_run_request_reopened() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM rush_wake_master('request');
+  RETURN NULL;
+END $$;
+
+-- A cancelled run's running attempt is aborted by its worker, as at a timeout.
+CREATE OR REPLACE FUNCTION rush_run_request_cancelled() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify(rush_worker_channel(s.worker), jsonb_build_object('cancel', s.id)::text)
+  FROM run_state s
+  WHERE s.request_id = NEW.id AND s.status = 'Running';
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER run_request_reopened
+  AFTER UPDATE ON run_request FOR EACH ROW
+  WHEN (NEW.status = 'Pending' AND OLD.status <> 'Pending')
+  EXECUTE FUNCTION rush_run_request_reopened();
+
+CREATE OR REPLACE TRIGGER run_request_cancelled
+  AFTER UPDATE ON run_request FOR EACH ROW
+  WHEN (NEW.status = 'Cancelled' AND OLD.status <> 'Cancelled')
+  EXECUTE FUNCTION rush_run_request_cancelled();
 
 CREATE OR REPLACE TRIGGER run_request_status_changed
   AFTER UPDATE ON run_request REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION rush_run_request_updated();
 
--- run_state: an attempt newly Running tells its worker, with the whole payload when it fits;
--- a finished attempt or one made Ready by hand wakes the master.
-CREATE OR REPLACE FUNCTION rush_run_state_notify(p_changed run_state[]) RETURNS void
+-- The triggers below are row-level with WHEN conditions, so that PostgreSQL itself filters out
+-- the rows nobody needs to hear about (a heartbeat, a message edit, what Rush's own functions
+-- already told): a filtered row costs no function call and no transition table. A condition on
+-- rush.master_woken means the master is either already woken in this transaction or is the one
+-- making the change.
+
+-- run_state: an attempt newly Running tells its worker, with the whole payload when it fits,
+-- unless that worker takes it itself as it finishes another (rush.claimers); a finished attempt
+-- or one made Ready or Waiting wakes the master.
+CREATE OR REPLACE FUNCTION rush_run_state_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  attempt run_state;
   payload text;
 BEGIN
-  FOREACH attempt IN ARRAY p_changed LOOP
-    IF attempt.status = 'Running' AND attempt.worker IS NOT NULL
-       AND NOT coalesce(nullif(current_setting('rush.claimers', true), '')::jsonb ? attempt.worker,
-                        false) THEN
-      payload := rush_attempt_payload(attempt)::text;
-      IF octet_length(payload) > 7900 THEN
-        payload := jsonb_build_object('id', attempt.id)::text;
-      END IF;
-      PERFORM pg_notify(rush_worker_channel(attempt.worker), payload);
+  IF NEW.status = 'Running' THEN
+    payload := rush_attempt_payload(NEW)::text;
+    IF octet_length(payload) > 7900 THEN
+      payload := jsonb_build_object('id', NEW.id)::text;
     END IF;
-  END LOOP;
-  IF EXISTS (SELECT 1 FROM unnest(p_changed) c WHERE c.status IN ('Complete', 'Failed')) THEN
+    PERFORM pg_notify(rush_worker_channel(NEW.worker), payload);
+  ELSIF NEW.status IN ('Complete', 'Failed') THEN
     PERFORM rush_wake_master('finished');
-  ELSIF EXISTS (SELECT 1 FROM unnest(p_changed) c WHERE c.status IN ('Ready', 'Waiting')) THEN
+  ELSE
     PERFORM rush_wake_master('ready');
   END IF;
-END $$;
-
-CREATE OR REPLACE FUNCTION rush_run_state_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM rush_run_state_notify(ARRAY(SELECT n::run_state FROM new_rows n));
   RETURN NULL;
 END $$;
 
--- Only rows whose status or worker changed count: a message edit wakes nobody.
-CREATE OR REPLACE FUNCTION rush_run_state_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM rush_run_state_notify(ARRAY(
-    SELECT n::run_state FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE (n.status, n.worker) IS DISTINCT FROM (o.status, o.worker)));
-  RETURN NULL;
-END $$;
+CREATE OR REPLACE FUNCTION rush_is_claimer(p_worker text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(nullif(current_setting('rush.claimers', true), '')::jsonb ? p_worker, false)
+$$;
+
+CREATE OR REPLACE FUNCTION rush_master_awake() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(current_setting('rush.master_woken', true), '') <> ''
+$$;
 
 CREATE OR REPLACE TRIGGER run_state_inserted
-  AFTER INSERT ON run_state REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_run_state_inserted();
+  AFTER INSERT ON run_state FOR EACH ROW
+  WHEN ((NEW.status = 'Running' AND NEW.worker IS NOT NULL AND NOT rush_is_claimer(NEW.worker))
+        OR (NEW.status IN ('Complete', 'Failed', 'Ready', 'Waiting') AND NOT rush_master_awake()))
+  EXECUTE FUNCTION rush_run_state_changed();
 
 CREATE OR REPLACE TRIGGER run_state_updated
-  AFTER UPDATE ON run_state REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_run_state_updated();
+  AFTER UPDATE ON run_state FOR EACH ROW
+  WHEN ((OLD.status, OLD.worker) IS DISTINCT FROM (NEW.status, NEW.worker)
+        AND ((NEW.status = 'Running' AND NEW.worker IS NOT NULL AND NOT rush_is_claimer(NEW.worker))
+             OR (NEW.status IN ('Complete', 'Failed', 'Ready', 'Waiting')
+                 AND NOT rush_master_awake())))
+  EXECUTE FUNCTION rush_run_state_changed();
 
 -- worker: a worker that becomes Free may take work; a heartbeat wakes nobody.
-CREATE OR REPLACE FUNCTION rush_worker_inserted() RETURNS trigger
+CREATE OR REPLACE FUNCTION rush_worker_freed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'Free') THEN
-    PERFORM rush_wake_master('worker');
-  END IF;
-  RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION rush_worker_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.name = n.name
-             WHERE n.status = 'Free' AND o.status <> 'Free') THEN
-    PERFORM rush_wake_master('worker');
-  END IF;
+  PERFORM rush_wake_master('worker');
   RETURN NULL;
 END $$;
 
 CREATE OR REPLACE TRIGGER worker_inserted
-  AFTER INSERT ON worker REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_worker_inserted();
+  AFTER INSERT ON worker FOR EACH ROW
+  WHEN (NEW.status = 'Free' AND NOT rush_master_awake())
+  EXECUTE FUNCTION rush_worker_freed();
 
 CREATE OR REPLACE TRIGGER worker_updated
-  AFTER UPDATE ON worker REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_worker_updated();
+  AFTER UPDATE ON worker FOR EACH ROW
+  WHEN (NEW.status = 'Free' AND OLD.status <> 'Free' AND NOT rush_master_awake())
+  EXECUTE FUNCTION rush_worker_freed();
 
 -- master_token: a master that resigns tells the standbys at once.
 CREATE OR REPLACE FUNCTION rush_lease_released() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
-             WHERE n.master IS NULL AND o.master IS NOT NULL) THEN
-    PERFORM pg_notify('rush_lease', 'released');
-  END IF;
+  PERFORM pg_notify('rush_lease', 'released');
   RETURN NULL;
 END $$;
 
 CREATE OR REPLACE TRIGGER master_token_released
-  AFTER UPDATE ON master_token REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION rush_lease_released();
+  AFTER UPDATE ON master_token FOR EACH ROW
+  WHEN (NEW.master IS NULL AND OLD.master IS NOT NULL)
+  EXECUTE FUNCTION rush_lease_released();

@@ -5,7 +5,8 @@
 -- Returns what it did, for the log, and when the master should tick next by itself
 -- (the earliest retry to release or timeout to enforce); "more" says a step hit p_limit.
 
--- Requests: reject what cannot run, accept the rest and queue their first job.
+-- Pending requests (those left to the master: see 30_run_request.sql): reject what cannot run,
+-- accept the rest and queue their first job.
 --
 -- The steps are plpgsql, not SQL functions, because plpgsql keeps their plans per connection:
 -- a SQL function's statement is planned again at every call.
@@ -24,21 +25,9 @@ BEGIN
     FOR UPDATE SKIP LOCKED
   ),
   checked AS (
-    SELECT p.id, p.pipeline, p.jobinstance,
-           coalesce(p.job, first_job.job) AS job,
-           CASE
-             WHEN NOT EXISTS (SELECT 1 FROM pipeline x WHERE x.name = p.pipeline) THEN
-               format('unknown pipeline %L', p.pipeline)
-             WHEN p.job IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM pipeline_job pj WHERE pj.pipeline = p.pipeline AND pj.job = p.job) THEN
-               format('unknown job %L in pipeline %L (its jobs: %s)', p.job, p.pipeline,
-                      (SELECT string_agg(pj.job, ', ' ORDER BY pj.position)
-                       FROM pipeline_job pj WHERE pj.pipeline = p.pipeline))
-             WHEN p.jobinstance < 0 THEN
-               format('jobinstance must be 0 or more (got %s)', p.jobinstance)
-             WHEN p.params IS NOT NULL AND jsonb_typeof(p.params) <> 'object' THEN
-               'params must be a JSON object of parameter names to values'
-           END AS problem
+    SELECT p.id, p.pipeline, p.jobinstance, coalesce(p.job, first_job.job) AS job,
+           rush_request_problem(p.pipeline, coalesce(p.job, first_job.job), p.jobinstance,
+                                p.params) AS problem
     FROM pending p
     LEFT JOIN pipeline_job first_job ON first_job.pipeline = p.pipeline AND first_job.position = 1
   ),

@@ -15,13 +15,29 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /**
- * Finds and imports the class a pipeline names. Errors say what was looked for and where, so
- * that the failed attempt's message is enough to fix the definition or the jobs directory.
+ * Classes found before, by name and search path. A module, once imported, is never read again
+ * (Node caches it), so only the file lookup is saved: its filesystem round trip cost more than
+ * the whole wake from INSERT to run(). Failures are not kept: a file added later is found.
  */
+const found = new Map<string, JobClass>();
+
 export async function loadJobClass(
   className: string,
   jobsDirs: readonly string[],
 ): Promise<JobClass> {
+  const key = JSON.stringify([className, jobsDirs]);
+  const cached = found.get(key);
+  if (cached) return cached;
+  const loaded = await findJobClass(className, jobsDirs);
+  found.set(key, loaded);
+  return loaded;
+}
+
+/**
+ * Finds and imports the class a pipeline names. Errors say what was looked for and where, so
+ * that the failed attempt's message is enough to fix the definition or the jobs directory.
+ */
+async function findJobClass(className: string, jobsDirs: readonly string[]): Promise<JobClass> {
   const { files, exportName } = locateClass(className, jobsDirs);
   let file: string | undefined;
   for (const candidate of files) {

@@ -8,7 +8,8 @@ let db: TestDatabase;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  // Requests stay Pending (left to a master, and none runs here), so every status shows.
+  db = await createTestDatabase({ settings: { 'rush.accept_at_commit': 'off' } });
   env = { DATABASE_URL: db.url };
   await definePipeline(db.pool, 'etl', [{ name: 'extract' }, { name: 'load' }]);
 });

@@ -226,7 +226,7 @@ describe('odd values through every user-controlled field', () => {
       ['run', PIPELINE, '--job', JOBS[2]!, '--param', `${DOLLAR}=${QUOTES}=${DROP}`],
       env,
     );
-    expect(fromCli).toMatchObject({ pipeline: PIPELINE, job: JOBS[2], status: 'Pending' });
+    expect(fromCli).toMatchObject({ pipeline: PIPELINE, job: JOBS[2], status: 'Accepted' });
 
     for (const id of [...rows.map((row) => row.id), fromCli.id]) {
       expect(await waitForEnd(id)).toMatchObject({ status: 'Complete', message: null });

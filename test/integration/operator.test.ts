@@ -52,7 +52,8 @@ async function call(
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  // These tests drive the master's own path for requests: they stay Pending until a tick.
+  db = await createTestDatabase({ settings: { 'rush.accept_at_commit': 'off' } });
   await definePipeline(db.pool, 'etl', [{ name: 'extract' }, { name: 'load', retry_limit: 2 }]);
 });
 afterAll(async () => {

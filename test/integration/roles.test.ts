@@ -153,7 +153,7 @@ describe('rush_client', () => {
         pipeline: 'etl',
         job: 'extract',
         jobinstance: 1,
-        status: 'Pending',
+        status: 'Accepted',
         params: null,
         message: null,
       },
@@ -172,18 +172,36 @@ describe('rush_client', () => {
         pipeline: 'etl',
         job: 'load',
         jobinstance: 41,
-        status: 'Pending',
+        status: 'Accepted',
         params: { day: '2024-01-02' },
       },
     ]);
   });
 
-  it('wakes the master with its insert', async () => {
-    const master = await listenAs(db.url, 'rush_master');
+  it('hands its request to a Free worker as it commits, though it may not touch run_state', async () => {
+    await db.pool.query(`SELECT rush_register_worker('w-client', 'host', 1)`);
     try {
       await client.pool.query(`INSERT INTO run_request (pipeline) VALUES ('etl')`);
+      // The oldest Ready attempt goes first: this request's or an earlier test's.
+      const { rows: attempts } = await db.pool.query(
+        `SELECT s.status, w.status AS worker_status FROM worker w
+         JOIN run_state s ON s.id = w.run_id AND s.worker = w.name WHERE w.name = 'w-client'`,
+      );
+      expect(attempts).toEqual([{ status: 'Running', worker_status: 'Busy' }]);
+    } finally {
+      await db.pool.query(`SELECT rush_worker_offline('w-client')`);
+    }
+  });
+
+  it('wakes the master with its insert when it leaves the request to it', async () => {
+    const master = await listenAs(db.url, 'rush_master');
+    const session = await client.pool.connect();
+    try {
+      await session.query('SET rush.accept_at_commit = off');
+      await session.query(`INSERT INTO run_request (pipeline) VALUES ('etl')`);
       await expect(master.waitFor((p) => p === 'request')).resolves.toBe('request');
     } finally {
+      session.release(true);
       await master.close();
     }
   });
@@ -215,7 +233,7 @@ describe('rush_client', () => {
     expect(row).toMatchObject({
       pipeline: 'etl',
       job: 'extract',
-      status: 'Pending',
+      status: 'Accepted',
       params: { a: 'b' },
     });
   });
@@ -267,7 +285,7 @@ describe('rush_client', () => {
       `SELECT status, params FROM run_request WHERE id = $1`,
       [id],
     );
-    expect(after).toEqual([{ status: 'Pending', params: null }]);
+    expect(after).toEqual([{ status: 'Accepted', params: null }]);
   });
 });
 

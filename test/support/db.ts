@@ -54,12 +54,30 @@ async function cloneTemplate(adminUrl: string, template: string, name: string): 
   }
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * `settings` are set on the database (ALTER DATABASE … SET), so every session of the test and
+ * of the workers it starts has them: e.g. `rush.accept_at_commit: 'off'` to drive the master's
+ * own path for requests.
+ */
+export async function createTestDatabase(
+  options: { settings?: Record<string, string> } = {},
+): Promise<TestDatabase> {
   const adminUrl = inject('rushAdminUrl');
   const template = inject('rushTemplate');
   const runId = inject('rushRunId');
   const name = `rush_t_${runId}_${randomBytes(4).toString('hex')}`;
   await cloneTemplate(adminUrl, template, name);
+  for (const [key, value] of Object.entries(options.settings ?? {})) {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(
+        `ALTER DATABASE ${pg.escapeIdentifier(name)} SET ${pg.escapeIdentifier(key)} = ${pg.escapeLiteral(value)}`,
+      );
+    } finally {
+      await admin.end();
+    }
+  }
 
   const url = databaseUrl(adminUrl, name);
   const pool = new pg.Pool({ connectionString: url });
