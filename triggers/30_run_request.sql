@@ -78,7 +78,7 @@ END $$;
 -- notification to the master is held back: the commit trigger below decides whether the master
 -- is needed.
 CREATE OR REPLACE FUNCTION rush_run_request_queue() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp SET jit = off AS $$
 DECLARE
   woken text := coalesce(current_setting('rush.master_woken', true), '');
 BEGIN
@@ -125,9 +125,7 @@ END $$;
 CREATE OR REPLACE FUNCTION rush_run_request_touched() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.status IS DISTINCT FROM OLD.status THEN
-    NEW.updated := now();
-  END IF;
+  NEW.updated := now();
   RETURN NEW;
 END $$;
 
@@ -145,5 +143,6 @@ CREATE CONSTRAINT TRIGGER run_request_accept_at_commit
   FOR EACH ROW EXECUTE FUNCTION rush_run_request_commit();
 
 CREATE OR REPLACE TRIGGER run_request_touched
-  BEFORE UPDATE ON run_request
-  FOR EACH ROW EXECUTE FUNCTION rush_run_request_touched();
+  BEFORE UPDATE ON run_request FOR EACH ROW
+  WHEN (NEW.status IS DISTINCT FROM OLD.status)
+  EXECUTE FUNCTION rush_run_request_touched();

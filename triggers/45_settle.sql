@@ -1,17 +1,35 @@
 -- Settling finished attempts: archive each one; then the next job, a retry, or the end of the
 -- run. A failure with no retries left archives the attempt like any other and leaves a Stuck
--- row for the operator. Used by the master's tick and by a worker finishing its own attempt, in
--- the same transaction as the finish, so a handoff to the next job costs no extra round trip.
+-- row for the operator.
+--
+-- rush_settle_rows takes attempts already removed from run_state, as they ended: a worker
+-- finishing its attempts removes them in the same statement that records how they went (see
+-- rush_finish_attempts), so the handoff to the next job costs no extra write. rush_settle
+-- removes and settles attempts marked Complete or Failed in place (by the master's tick, an
+-- operator or by hand).
 CREATE OR REPLACE FUNCTION rush_settle(p_ids bigint[], p_now timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  done run_state[];
+BEGIN
+  WITH removed AS (
+    DELETE FROM run_state s
+    WHERE s.id = ANY (p_ids) AND s.status IN ('Complete', 'Failed')
+    RETURNING s
+  )
+  SELECT array_agg(removed.s) INTO done FROM removed;
+  RETURN rush_settle_rows(done, p_now);
+END $$;
+
+CREATE OR REPLACE FUNCTION rush_settle_rows(p_done run_state[], p_now timestamptz)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   result jsonb;
 BEGIN
   WITH done AS (
-    DELETE FROM run_state s
-    WHERE s.id = ANY (p_ids) AND s.status IN ('Complete', 'Failed')
-    RETURNING s.*
+    SELECT * FROM unnest(p_done)
   ),
   archived AS (
     INSERT INTO archive (id, request_id, pipeline, job, jobinstance, retry, status, worker,

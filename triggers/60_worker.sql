@@ -81,12 +81,17 @@ $$;
 -- Running on its worker: a late result after a timeout, a loss or a restart changes nothing.
 -- Returns [{attempt, taken, next}]: whether each result was taken, and the payload of the
 -- attempt its worker now holds, if any.
+--
+-- Each row is written once: the attempt leaves run_state as its outcome is recorded (straight
+-- to the archive), and the worker row goes from Busy to Busy on its next attempt, or to Free.
 CREATE OR REPLACE FUNCTION rush_finish_attempts(p_results jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+  done run_state[];
   taken_ids bigint[];
   workers text[];
   settled jsonb := '{}';
+  nexts jsonb;
   result jsonb;
 BEGIN
   IF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_results) AS r(then_status text)
@@ -107,24 +112,61 @@ BEGIN
     SELECT * FROM jsonb_to_recordset(p_results)
       AS r(worker text, attempt bigint, ok boolean, message text)
   ),
-  recorded AS (
-    UPDATE run_state s
-    SET status = CASE WHEN o.ok THEN 'Complete' ELSE 'Failed' END,
-        endtime = now(),
-        message = o.message
-    FROM outcome o
+  removed AS (
+    DELETE FROM run_state s
+    USING outcome o
     WHERE s.id = o.attempt AND s.worker = o.worker AND s.status = 'Running'
-    RETURNING s.id
+    RETURNING jsonb_populate_record(s, jsonb_build_object(
+      'status', CASE WHEN o.ok THEN 'Complete' ELSE 'Failed' END,
+      'endtime', now(),
+      'message', o.message)) AS attempt
   )
-  SELECT array_agg(id) INTO taken_ids FROM recorded;
+  SELECT array_agg(removed.attempt), array_agg((removed.attempt).id) INTO done, taken_ids
+  FROM removed;
   IF taken_ids IS NOT NULL THEN
-    settled := rush_settle(taken_ids, now());
+    settled := rush_settle_rows(done, now());
   END IF;
 
-  UPDATE worker w SET status = coalesce(r.then_status, 'Free'), run_id = NULL, lastseen = now()
-  FROM jsonb_to_recordset(p_results) AS r(worker text, attempt bigint, then_status text)
-  WHERE w.name = r.worker AND w.run_id = r.attempt AND w.status = 'Busy';
-  PERFORM rush_assign_ready(now(), cardinality(workers), workers);
+  -- Each worker that stays pairs with the oldest Ready attempt it can lock (in name order),
+  -- and every finishing worker row is written once: Busy on its next attempt, Free, or Offline.
+  WITH finished AS (
+    SELECT r.worker, coalesce(r.then_status, 'Free') AS then_status
+    FROM jsonb_to_recordset(p_results) AS r(worker text, attempt bigint, then_status text)
+    JOIN worker w ON w.name = r.worker AND w.run_id = r.attempt AND w.status = 'Busy'
+  ),
+  claimers AS (
+    SELECT f.worker, row_number() OVER (ORDER BY f.worker) AS n
+    FROM finished f WHERE f.then_status = 'Free'
+  ),
+  ready AS (
+    SELECT a.id, a.pipeline, a.job, row_number() OVER (ORDER BY a.readytime, a.id) AS n
+    FROM (SELECT s.id, s.pipeline, s.job, s.readytime FROM run_state s
+          WHERE s.status = 'Ready'
+          ORDER BY s.readytime, s.id LIMIT (SELECT count(*) FROM claimers)
+          FOR UPDATE SKIP LOCKED) AS a
+  ),
+  running AS (
+    UPDATE run_state s
+    SET status = 'Running', worker = c.worker, starttime = now(),
+        deadline = now() + coalesce(pj.timeout_minutes, 60) * interval '1 minute'
+    FROM ready r
+    JOIN claimers c ON c.n = r.n
+    LEFT JOIN pipeline_job pj ON pj.pipeline = r.pipeline AND pj.job = r.job
+    WHERE s.id = r.id AND s.status = 'Ready'
+    RETURNING s.id, s.worker, rush_attempt_payload(s) AS payload
+  ),
+  moved AS (
+    UPDATE worker w
+    SET status = CASE WHEN nx.id IS NOT NULL THEN 'Busy' ELSE f.then_status END,
+        run_id = nx.id, lastseen = now()
+    FROM finished f
+    LEFT JOIN running nx ON nx.worker = f.worker
+    WHERE w.name = f.worker
+    RETURNING 1
+  )
+  SELECT coalesce(jsonb_object_agg(nx.worker, nx.payload), '{}'), (SELECT count(*) FROM moved)
+  INTO nexts, result
+  FROM running nx;
 
   -- The master is needed for a retry's timer, or when Ready work is left and a worker is Free
   -- to take it (a backlog that only busy workers will drain needs nobody woken).
@@ -137,9 +179,7 @@ BEGIN
   SELECT jsonb_agg(jsonb_build_object(
            'attempt', r.attempt,
            'taken', r.attempt = ANY (coalesce(taken_ids, '{}')),
-           'next', (SELECT rush_attempt_payload(s) FROM worker w
-                    JOIN run_state s ON s.id = w.run_id AND s.status = 'Running' AND s.worker = w.name
-                    WHERE w.name = r.worker AND w.status = 'Busy')))
+           'next', nexts -> r.worker))
   INTO result
   FROM jsonb_to_recordset(p_results) AS r(worker text, attempt bigint);
   RETURN result;
