@@ -231,7 +231,10 @@ export class WorkerRuntime {
     }
   }
 
-  /** Proves now and then that notifications still arrive, and reconnects when they do not. */
+  /**
+   * Proves now and then that notifications still arrive (the ping goes with a heartbeat: see
+   * pingWithBeat), and reconnects when they do not.
+   */
   private async checkListener(): Promise<void> {
     if (!this.config.listen || this.state !== 'running') return;
     const now = performance.now();
@@ -256,11 +259,20 @@ export class WorkerRuntime {
       this.notifier = undefined;
       // What was sent meanwhile is lost: the next sweep (one poll interval away) repairs it.
       await this.startListening();
-      return;
     }
-    if (now - this.lastHeard < checkMs) return;
+  }
+
+  /**
+   * The channel to ping with this sweep's heartbeat, when the listening connection has been
+   * silent for --listen-check seconds; it counts as sent from now, as it may come back before
+   * the heartbeat's own answer does.
+   */
+  private pingWithBeat(): string | null {
+    if (!this.notifier || this.state !== 'running' || this.pingSentAt !== undefined) return null;
+    const now = performance.now();
+    if (now - this.lastHeard < this.config.listenCheckSeconds * 1000) return null;
     this.pingSentAt = now;
-    await this.pool.query('SELECT pg_notify($1, $2)', [this.slots[0]!.channel, '{"ping":true}']);
+    return this.slots[0]!.channel;
   }
 
   private scheduleSweep(delayMs: number, wake: Wake): void {
@@ -285,7 +297,18 @@ export class WorkerRuntime {
   private async sweep(wake: Wake): Promise<void> {
     try {
       const names = this.slots.map((slot) => slot.name);
-      const beat = await heartbeat(this.pool, names, this.config.name);
+      const ping = this.pingWithBeat();
+      // While master, this sweep's tick beats for the slots too (one statement, not two).
+      const ticked =
+        this.master.leading && this.state === 'running'
+          ? await this.master.sweep(wake, names, ping)
+          : undefined;
+      const beat =
+        ticked ??
+        (await heartbeat(this.pool, names, this.config.name, ping).catch((error: unknown) => {
+          if (ping !== null) this.pingSentAt = undefined; // never sent
+          throw error;
+        }));
       for (const slotBeat of beat.slots) {
         const slot = this.slots.find((candidate) => candidate.name === slotBeat.worker);
         if (!slot) continue;
@@ -303,7 +326,7 @@ export class WorkerRuntime {
       }
       if (this.state !== 'running') return; // stopping: beat and cancel, take nothing on
       if (beat.leaseFree && !this.master.leading) await this.acquireLease(wake);
-      this.master.wake(wake);
+      if (!ticked) this.master.wake(wake);
       await this.checkListener();
       this.logger.debug({ ...wakeFields(wake), slots: beat.slots.map((b) => b.status) }, 'sweep');
     } catch (error) {

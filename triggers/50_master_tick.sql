@@ -200,7 +200,9 @@ CREATE OR REPLACE FUNCTION rush_master_tick(
   p_worker_ttl_seconds numeric DEFAULT 15,
   p_timeout_grace_seconds numeric DEFAULT 30,
   p_maintenance boolean DEFAULT true,
-  p_renew_seconds numeric DEFAULT NULL
+  p_renew_seconds numeric DEFAULT NULL,
+  p_beat_workers text[] DEFAULT NULL,
+  p_ping text DEFAULT NULL
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -214,6 +216,12 @@ BEGIN
     RETURN jsonb_build_object('master', false);
   END IF;
   PERFORM set_config('rush.master_woken', 'tick', true);
+  -- The sweep of the master's own process beats here, first, rather than in a statement of its
+  -- own: an idle fleet then sends one statement per process per poll interval.
+  IF p_beat_workers IS NOT NULL THEN
+    done := done || jsonb_build_object('beat', (
+      SELECT jsonb_agg(to_jsonb(h)) FROM rush_worker_heartbeat(p_beat_workers, p_master, p_ping) h));
+  END IF;
   -- A tick of the sweep or the timer renews the lease too: an idle master then sends one
   -- statement per sweep, not two.
   IF p_renew_seconds IS NOT NULL THEN

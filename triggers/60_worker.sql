@@ -25,10 +25,11 @@ END $$;
 -- of one to abort because its run was cancelled, and whether it had been marked Lost (then
 -- whatever it still runs was already failed and given to another worker: it must stop); and
 -- whether the master lease is free to take (or still held under this process's name by a
--- former process). A worker that was marked Lost but is alive comes back
--- Free; the attempt taken from it was already failed and re-queued, and its id fences any late
--- result.
-CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_workers text[], p_process text)
+-- former process). A worker that was marked Lost but is alive comes back Free; the attempt
+-- taken from it was already failed and re-queued, and its id fences any late result. p_ping,
+-- when given, is a channel to notify (the worker's check of its listening connection).
+CREATE OR REPLACE FUNCTION rush_worker_heartbeat(p_workers text[], p_process text,
+                                                 p_ping text DEFAULT NULL)
 RETURNS TABLE (worker text, status text, was_lost boolean, attempt jsonb, cancel bigint,
                lease_free boolean)
 LANGUAGE plpgsql AS $$
@@ -36,6 +37,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
   free_lease boolean;
 BEGIN
+  -- The check rides on the beat: an idle worker sends no statement of its own for it.
+  IF p_ping IS NOT NULL THEN
+    PERFORM pg_notify(p_ping, '{"ping":true}');
+  END IF;
   SELECT t.master IS NULL OR t.endtime <= clock_timestamp() OR t.master = p_process
   INTO free_lease FROM master_token t;
 

@@ -35,6 +35,27 @@ export interface TickSummary {
   next_wake_at?: string | null;
   next_wake_in_ms?: number | null;
   renewed?: boolean;
+  /** The heartbeat of the master's own slots, when the tick was asked to beat for them. */
+  beat?: BeatRow[];
+}
+
+/** A row of rush_worker_heartbeat, as the database names its columns. */
+interface BeatRow extends Omit<SlotBeat, 'wasLost'> {
+  was_lost: boolean;
+  lease_free: boolean | null;
+}
+
+function toHeartbeat(rows: BeatRow[]): Heartbeat {
+  return {
+    slots: rows.map(({ worker, status, was_lost, attempt, cancel }) => ({
+      worker,
+      status,
+      wasLost: was_lost,
+      attempt,
+      cancel,
+    })),
+    leaseFree: rows[0]?.lease_free ?? false,
+  };
 }
 
 export interface Lease {
@@ -79,25 +100,21 @@ export async function heartbeat(
   db: Pool,
   workers: string[],
   processName: string,
+  /** A channel to notify in the same statement, proving the listening connection still hears. */
+  ping: string | null = null,
 ): Promise<Heartbeat> {
-  const { rows } = await db.query<
-    Omit<SlotBeat, 'wasLost'> & { was_lost: boolean; lease_free: boolean | null }
-  >({
+  const { rows } = await db.query<BeatRow>({
     name: 'rush_worker_heartbeat',
     text: `SELECT worker, status, was_lost, attempt, cancel, lease_free
-           FROM rush_worker_heartbeat($1, $2)`,
-    values: [workers, processName],
+           FROM rush_worker_heartbeat($1, $2, $3)`,
+    values: [workers, processName, ping],
   });
-  return {
-    slots: rows.map(({ worker, status, was_lost, attempt, cancel }) => ({
-      worker,
-      status,
-      wasLost: was_lost,
-      attempt,
-      cancel,
-    })),
-    leaseFree: rows[0]?.lease_free ?? false,
-  };
+  return toHeartbeat(rows);
+}
+
+/** The heartbeat a tick did for the master's own slots, if it was asked to. */
+export function tickHeartbeat(summary: TickSummary): Heartbeat | undefined {
+  return summary.master && summary.beat ? toHeartbeat(summary.beat) : undefined;
 }
 
 export async function attemptForWorker(
@@ -194,13 +211,16 @@ export async function masterTick(
     maintenance: boolean;
     /** Renew the lease for this many seconds in the same statement. */
     renewSeconds: number | null;
+    /** Beat for these slots of the master's process first (and ping this channel). */
+    beat?: { workers: string[]; ping: string | null };
   },
 ): Promise<TickSummary> {
   const { rows } = await db.query<{ summary: TickSummary }>({
     name: 'rush_master_tick',
     text: `SELECT rush_master_tick(p_master => $1, p_term => $2, p_limit => $3,
              p_worker_ttl_seconds => $4, p_timeout_grace_seconds => $5,
-             p_maintenance => $6, p_renew_seconds => $7) AS summary`,
+             p_maintenance => $6, p_renew_seconds => $7, p_beat_workers => $8,
+             p_ping => $9) AS summary`,
     values: [
       master,
       term,
@@ -209,6 +229,8 @@ export async function masterTick(
       options.timeoutGraceSeconds,
       options.maintenance,
       options.renewSeconds,
+      options.beat?.workers ?? null,
+      options.beat?.ping ?? null,
     ],
   });
   return rows[0]?.summary ?? { master: false };

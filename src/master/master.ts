@@ -7,6 +7,8 @@ import {
   masterTick,
   releaseLease,
   renewLease,
+  tickHeartbeat,
+  type Heartbeat,
   type Lease,
   type TickSummary,
 } from '../db/queries.js';
@@ -35,6 +37,10 @@ export class Master extends EventEmitter<MasterEvents> {
   private readonly ticks: Coalescer;
   private readonly logger: Logger;
   private tickCount = 0;
+  /** A sweep waiting for the next tick to beat for its slots. */
+  private beatRequest:
+    | { workers: string[]; ping: string | null; done: (beat: Heartbeat | undefined) => void }
+    | undefined;
 
   constructor(
     private readonly db: Pool,
@@ -63,7 +69,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.logger.info({ ...wakeFields(wake), term: lease.term }, 'became master');
     this.renewTimer = setInterval(
       () => void this.renew(),
-      renewIntervalMs(this.config.leaseTtlSeconds),
+      renewIntervalMs(this.config.leaseTtlSeconds) / 2,
     );
     this.emit('leadership', true);
     this.wake(wake);
@@ -71,6 +77,20 @@ export class Master extends EventEmitter<MasterEvents> {
 
   wake(wake: Wake): void {
     if (this.lease && !this.stopped) this.ticks.wake(wake);
+  }
+
+  /**
+   * The sweep of the master's own process: one tick that beats for its slots first, so an idle
+   * master sends one statement per poll interval, not two. Resolves with that heartbeat, or
+   * undefined when no tick could do it (not master, a failed tick): then the caller beats itself.
+   */
+  sweep(wake: Wake, workers: string[], ping: string | null): Promise<Heartbeat | undefined> {
+    if (!this.lease || this.stopped) return Promise.resolve(undefined);
+    this.beatRequest?.done(undefined);
+    return new Promise((resolve) => {
+      this.beatRequest = { workers, ping, done: resolve };
+      this.ticks.wake(wake);
+    });
   }
 
   /** Releases the lease (telling the standbys at once) after the running tick. */
@@ -108,8 +128,10 @@ export class Master extends EventEmitter<MasterEvents> {
     const lease = this.lease;
     if (!lease || this.stopped) return;
     const askedAt = performance.now();
-    // A sweep's tick renewed it lately: nothing to send.
-    if (askedAt - this.renewedAt < renewIntervalMs(this.config.leaseTtlSeconds) * 0.9) return;
+    // The sweep's tick renews the lease every poll interval, in the same statement: this timer
+    // steps in only when no tick has for a while (a slow database, a long poll interval). It
+    // checks twice per renewal interval, so it renews at most 1.7 intervals after the last.
+    if (askedAt - this.renewedAt < renewIntervalMs(this.config.leaseTtlSeconds) * 1.2) return;
     try {
       const renewed = await renewLease(
         this.db,
@@ -127,11 +149,26 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   private async tick(wake: Wake, coalesced: number): Promise<void> {
+    const request = this.beatRequest;
+    this.beatRequest = undefined;
+    let beat: Heartbeat | undefined;
+    try {
+      beat = await this.runTick(wake, coalesced, request);
+    } finally {
+      request?.done(beat);
+    }
+  }
+
+  private async runTick(
+    wake: Wake,
+    coalesced: number,
+    request: { workers: string[]; ping: string | null } | undefined,
+  ): Promise<Heartbeat | undefined> {
     const lease = this.lease;
-    if (!lease || this.stopped) return;
+    if (!lease || this.stopped) return undefined;
     if (!this.leading) {
       this.resign('lease not renewed in time');
-      return;
+      return undefined;
     }
     const started = performance.now();
     const maintenance = wake.by !== 'notify' && wake.by !== 'more';
@@ -141,11 +178,12 @@ export class Master extends EventEmitter<MasterEvents> {
       timeoutGraceSeconds: this.config.timeoutGraceSeconds,
       maintenance,
       renewSeconds: maintenance ? this.config.leaseTtlSeconds : null,
+      ...(request ? { beat: { workers: request.workers, ping: request.ping } } : {}),
     });
     const ms = Math.round((performance.now() - started) * 100) / 100;
     if (!summary.master) {
       this.resign('the database refused the term');
-      return;
+      return undefined;
     }
     if (summary.renewed && this.lease === lease) {
       this.lease = {
@@ -166,6 +204,7 @@ export class Master extends EventEmitter<MasterEvents> {
     if (didSomething(summary)) this.logger.info(fields, 'tick');
     else this.logger.debug(fields, 'tick');
     this.schedule(summary);
+    return tickHeartbeat(summary);
   }
 
   private schedule(summary: TickSummary): void {

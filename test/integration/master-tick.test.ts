@@ -8,6 +8,7 @@ import {
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import {
+  collectNotifications,
   definePipeline,
   insertRequest,
   finishAttempt,
@@ -307,6 +308,31 @@ describe('fencing', () => {
       `SELECT extract(epoch FROM endtime - now())::float8 AS left FROM master_token`,
     );
     expect(lease[0]!.left).toBeGreaterThan(100);
+  });
+
+  it("a tick beats for the master's own slots first, pinging in the same statement", async () => {
+    await registerWorker(db.pool, 'm-1', 'host', 1);
+    await registerWorker(db.pool, 'm-2', 'host', 1);
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour', status = 'Lost'
+                         WHERE name = 'm-2'`);
+    const listener = await collectNotifications(db.url, ['rush_test_ping']);
+    const { rows } = await db.pool.query<{ summary: TickSummary }>(
+      `SELECT rush_master_tick('m', $1, p_beat_workers => $2, p_ping => 'rush_test_ping') AS summary`,
+      [term, ['m-1', 'm-2']],
+    );
+    expect(rows[0]!.summary.master).toBe(true);
+    expect(rows[0]!.summary.beat).toEqual([
+      expect.objectContaining({ worker: 'm-1', status: 'Free', was_lost: false }),
+      expect.objectContaining({ worker: 'm-2', status: 'Free', was_lost: true }),
+    ]);
+    const { rows: beats } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM worker WHERE lastseen > now() - interval '1 minute'
+       AND name IN ('m-1', 'm-2')`,
+    );
+    expect(beats).toEqual([{ n: 2 }]);
+    await listener.settle();
+    expect(listener.received).toEqual([{ channel: 'rush_test_ping', payload: '{"ping":true}' }]);
+    await listener.close();
   });
 
   it('a master whose lease expired stops, even before anyone takes over', async () => {
