@@ -107,7 +107,11 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM set_config('rush.request_commit', statement_timestamp()::text, true);
+  -- Under REPEATABLE READ or SERIALIZABLE, locking worker rows that a
+  -- heartbeat touched since the snapshot would fail the client's COMMIT:
+  -- there the master assigns instead.
   IF coalesce(current_setting('rush.accept_at_commit', true), '') <> 'off'
+     AND current_setting('transaction_isolation') = 'read committed'
      AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
      AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free') THEN
     PERFORM set_config('rush.master_woken', 'request', true);

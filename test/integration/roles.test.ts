@@ -193,6 +193,31 @@ describe('rush_client', () => {
     }
   });
 
+  it('commits under REPEATABLE READ though a heartbeat moved a worker, leaving the hand-off to the master', async () => {
+    await db.pool.query(`SELECT rush_register_worker('w-rr', 'host', 1)`);
+    const master = await listenAs(db.url, 'rush_master');
+    const session = await client.pool.connect();
+    try {
+      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await session.query('SELECT 1 FROM run_request LIMIT 1'); // takes the snapshot
+      await db.pool.query(`UPDATE worker SET lastseen = now() WHERE name = 'w-rr'`);
+      const { rows } = await session.query<{ id: string }>(
+        `INSERT INTO run_request (pipeline) VALUES ('etl') RETURNING id`,
+      );
+      await session.query('COMMIT');
+      await expect(master.waitFor((p) => p === 'request')).resolves.toBe('request');
+      const { rows: attempts } = await db.pool.query(
+        'SELECT status FROM run_state WHERE request_id = $1',
+        [rows[0]!.id],
+      );
+      expect(attempts).toEqual([{ status: 'Ready' }]);
+    } finally {
+      session.release(true);
+      await master.close();
+      await db.pool.query(`SELECT rush_worker_offline('w-rr')`);
+    }
+  });
+
   it('wakes the master with its insert when it leaves the request to it', async () => {
     const master = await listenAs(db.url, 'rush_master');
     const session = await client.pool.connect();
