@@ -38,29 +38,33 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp 
 DECLARE
   problem text;
   live bigint;
+  judged boolean;
 BEGIN
   IF NEW.job IS NULL THEN
     SELECT pj.job INTO NEW.job FROM pipeline_job pj
     WHERE pj.pipeline = NEW.pipeline AND pj.position = 1;
   END IF;
-  IF NEW.jobinstance IS NULL THEN
-    -- Serialise numbering per pipeline until commit, so concurrent inserts never share one.
+  NEW.status := coalesce(NEW.status, 'Pending');
+  judged := NEW.status = 'Pending'
+            AND coalesce(current_setting('rush.accept_at_commit', true), '') <> 'off';
+  IF NEW.jobinstance IS NULL OR judged THEN
+    -- Inserts into one pipeline are serialised until commit, so concurrent ones never share an
+    -- instance, and a concurrent duplicate waits here, then sees this one Accepted. One lock
+    -- per pipeline, not per instance: a bulk insert of many thousand rows would fill the
+    -- server's lock table (64 per connection by default) and fail.
     PERFORM pg_advisory_xact_lock(hashtext('rush.jobinstance'), hashtext(NEW.pipeline));
+  END IF;
+  IF NEW.jobinstance IS NULL THEN
     SELECT coalesce(max(r.jobinstance), 0) + 1 INTO NEW.jobinstance
     FROM run_request r WHERE r.pipeline = NEW.pipeline;
   END IF;
-  NEW.status := coalesce(NEW.status, 'Pending');
-  IF NEW.status <> 'Pending'
-     OR coalesce(current_setting('rush.accept_at_commit', true), '') = 'off' THEN
+  IF NOT judged THEN
     RETURN NEW;
   END IF;
 
   problem := rush_request_problem(NEW.pipeline, NEW.job, NEW.jobinstance, NEW.params);
   IF problem IS NULL THEN
-    -- Requests for one instance are serialised until commit: a concurrent duplicate waits
-    -- here, then sees this one Accepted. (Earlier rows of the same statement are visible.)
-    PERFORM pg_advisory_xact_lock(hashtext('rush.instance'),
-                                  hashtext(NEW.pipeline || '/' || NEW.jobinstance));
+    -- Earlier rows of the same statement are visible.
     SELECT r.id INTO live FROM run_request r
     WHERE r.pipeline = NEW.pipeline AND r.jobinstance = NEW.jobinstance AND r.status = 'Accepted'
     LIMIT 1;

@@ -105,6 +105,26 @@ describe('run_request defaults', () => {
     expect(Math.max(...instances)).toBe(30);
   });
 
+  it('takes a bulk insert larger than the server lock table, numbering every row', async () => {
+    // Twice what the lock table holds: one lock per row, held to commit, would not fit.
+    const { rows: sizes } = await db.pool.query<{ n: number }>(
+      `SELECT 2 * current_setting('max_locks_per_transaction')::int
+                * current_setting('max_connections')::int AS n`,
+    );
+    const n = sizes[0]!.n;
+    await definePipeline(db.pool, 'bulk', [{ name: 'only' }]);
+    const { rows } = await db.pool.query<{ accepted: number; instances: number; top: number }>(
+      `WITH added AS (
+         INSERT INTO run_request (pipeline) SELECT 'bulk' FROM generate_series(1, $1)
+         RETURNING status, jobinstance)
+       SELECT count(*) FILTER (WHERE status = 'Accepted')::int AS accepted,
+              count(DISTINCT jobinstance)::int AS instances, max(jobinstance) AS top
+       FROM added`,
+      [n],
+    );
+    expect(rows[0]).toEqual({ accepted: n, instances: n, top: n });
+  });
+
   it('refuses a status outside the state machine', async () => {
     await expect(
       db.pool.query(`INSERT INTO run_request (pipeline, status) VALUES ('etl', 'Done')`),
