@@ -46,7 +46,10 @@ BEGIN
 
   RETURN QUERY
   WITH before AS (
-    SELECT w.name, w.status FROM worker w WHERE w.name = ANY (p_workers) FOR UPDATE
+    -- In name order, as rush_finish_attempts locks them: in any other order, a beat and a
+    -- finish of the same slots deadlock.
+    SELECT w.name, w.status FROM worker w WHERE w.name = ANY (p_workers)
+    ORDER BY w.name FOR UPDATE
   ),
   beat AS (
     UPDATE worker w

@@ -470,3 +470,44 @@ describe('going Offline', () => {
     expect(await tick()).toMatchObject({ assigned: 0 });
   });
 });
+
+describe('lock order', () => {
+  it('a heartbeat locks its worker rows in name order, as a finish does: they never deadlock', async () => {
+    // Stored in the opposite order to their names, so that a scan meets lock-b first.
+    await registerWorker(db.pool, 'lock-b', 'host', 1);
+    await registerWorker(db.pool, 'lock-a', 'host', 1);
+    const [holder, beater, prober] = await Promise.all([
+      db.pool.connect(),
+      db.pool.connect(),
+      db.pool.connect(),
+    ]);
+    try {
+      // Where a finish of lock-a stands: it holds lock-a and will lock lock-b next.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM worker WHERE name = 'lock-a' FOR UPDATE`);
+      const { rows } = await beater.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const beat = beater.query(`SELECT * FROM rush_worker_heartbeat($1, 'p')`, [
+        ['lock-a', 'lock-b'],
+      ]);
+      beat.catch(() => undefined); // awaited below; a failure before must not go unhandled
+      for (;;) {
+        const { rows: waiting } = await prober.query(
+          `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`,
+          [rows[0]!.pid],
+        );
+        if (waiting.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // The waiting heartbeat must hold nothing that finish needs next.
+      await prober.query('BEGIN');
+      await expect(
+        prober.query(`SELECT 1 FROM worker WHERE name = 'lock-b' FOR UPDATE NOWAIT`),
+      ).resolves.toMatchObject({ rowCount: 1 });
+      await prober.query('ROLLBACK');
+      await holder.query('COMMIT');
+      await expect(beat).resolves.toMatchObject({ rowCount: 2 });
+    } finally {
+      for (const client of [holder, beater, prober]) client.release(true);
+    }
+  });
+});
