@@ -92,8 +92,13 @@ $$;
 --
 -- Each row is written once: the attempt leaves run_state as its outcome is recorded (straight
 -- to the archive), and the worker row goes from Busy to Busy on its next attempt, or to Free.
+--
+-- No bitmap scans: a partial index of Running attempts holds an entry for every attempt that
+-- ran since the table was last vacuumed, and a bitmap scan reads them all, so each finish cost
+-- more than the last (0.05 ms for the DELETE became 0.6 ms after 16,000 attempts). A plain
+-- index scan marks the dead entries as it passes, and later scans skip them.
 CREATE OR REPLACE FUNCTION rush_finish_attempts(p_results jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_bitmapscan = off AS $$
 DECLARE
   done run_state[];
   taken_ids bigint[];
