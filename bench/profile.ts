@@ -15,7 +15,13 @@ const [runs = '3000', slots = '2'] = process.argv.slice(2);
 const server = await startEmbeddedPostgres({
   dataDir: await mkdtemp(join(tmpdir(), 'rush-profile-')),
   throwaway: true,
-  settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' },
+  settings: {
+    shared_preload_libraries: 'pg_stat_statements',
+    'pg_stat_statements.track': 'all',
+    // `plans` far below `calls` is a plan cached and reused; equal, a statement planned anew
+    // every time it runs.
+    'pg_stat_statements.track_planning': 'on',
+  },
 });
 try {
   const admin = new pg.Client({ connectionString: server.url });
@@ -39,9 +45,10 @@ try {
   );
   console.log(result);
   const { rows } = await client.query(
-    `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
+    `SELECT calls, plans, round(total_exec_time::numeric, 1) AS total_ms,
+            round(total_plan_time::numeric, 1) AS plan_ms,
             round(mean_exec_time::numeric, 3) AS mean_ms,
-            left(regexp_replace(query, '\\s+', ' ', 'g'), 100) AS query
+            left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query
      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`,
   );
   console.table(rows);
