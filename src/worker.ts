@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import { Worker } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { ConfigError, OPTIONS, resolveConfig, type FlagValues } from './config.js';
-import { createLogger } from './logger.js';
-import { WorkerRuntime } from './runtime.js';
+
+/** The runtime thread's young generation: see runWorker. */
+const YOUNG_GENERATION_MB = 6;
 
 function describe(key: keyof typeof OPTIONS, text: string): string {
   const option = OPTIONS[key];
@@ -75,12 +77,10 @@ export function workerCommand(): Command {
     .addOption(
       new Option('--pool-size <n>', describe('poolSize', 'database connections for queries')),
     )
-    .action(async (flags: FlagValues) => {
-      await runWorker(flags);
-    });
+    .action((flags: FlagValues) => runWorker(flags));
 }
 
-async function runWorker(flags: FlagValues): Promise<void> {
+function runWorker(flags: FlagValues): void {
   let config;
   try {
     config = resolveConfig(flags, process.env);
@@ -91,39 +91,21 @@ async function runWorker(flags: FlagValues): Promise<void> {
     }
     throw error;
   }
-  const { logger } = createLogger({
-    worker: config.name,
-    logDir: config.logDir,
-    level: config.logLevel,
+  // The runtime runs in a thread whose young generation is capped: left to itself, V8 grows
+  // it to 48 MB under load, garbage that only a process's resident memory pays for. The main
+  // thread takes the signals (only it can) and passes them on.
+  const thread = new Worker(new URL('./worker-thread.js', import.meta.url), {
+    workerData: config,
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
-  const runtime = new WorkerRuntime(config, logger);
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals === 1) {
-      runtime.stop(signal).then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'stopping failed');
-          process.exit(1);
-        },
-      );
-    } else {
-      logger.warn({ signal }, 'second signal: stopping now');
-      void runtime.forceStop(`${signal}, twice`).finally(() => process.exit(130));
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  try {
-    await runtime.start();
-  } catch (error) {
-    logger.fatal({ err: error }, 'worker could not start');
-    await runtime.stop('start failed').catch(() => {});
-    process.exit(1);
-  }
+  const forward = (signal: NodeJS.Signals): void => thread.postMessage({ signal });
+  process.on('SIGTERM', forward);
+  process.on('SIGINT', forward);
+  thread.on('error', (error) => {
+    process.stderr.write(`rush worker: ${error.stack ?? error.message}\n`);
+    process.exitCode = 1;
+  });
+  thread.on('exit', (code) => process.exit(process.exitCode ?? code));
 }
 
 // Run when executed directly (node dist/worker.js), not when imported by the rush CLI.
