@@ -16,10 +16,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
   result jsonb;
 BEGIN
+  -- A client inserting into a pipeline holds its lock until commit (see
+  -- rush_run_request_defaults), and its request may be a duplicate of one of these: their
+  -- requests wait for the next tick rather than race it (or block the tick on the client).
   WITH pending AS (
     SELECT r.id, r.pipeline, r.job, r.jobinstance, r.params
     FROM run_request r
     WHERE r.status = 'Pending'
+      AND pg_try_advisory_xact_lock(hashtext('rush.jobinstance'), hashtext(r.pipeline))
     ORDER BY r.id
     LIMIT p_limit
     FOR UPDATE SKIP LOCKED

@@ -113,6 +113,37 @@ describe('requests', () => {
     );
   });
 
+  it('leaves the requests of a pipeline a client is inserting into for the next tick', async () => {
+    const pending = await insertRequest(db.pool, { pipeline: 'etl', jobinstance: 9 });
+    const client = await db.pool.connect();
+    try {
+      // A client judging its own request holds the pipeline until it commits.
+      await client.query('BEGIN');
+      await client.query('SET LOCAL rush.accept_at_commit = on');
+      const { rows } = await client.query<{ id: string; status: string }>(
+        `INSERT INTO run_request (pipeline, jobinstance) VALUES ('etl', 9) RETURNING id, status`,
+      );
+      expect(rows[0]!.status).toBe('Accepted');
+      // Racing it, the tick would wait on the client's uncommitted duplicate, then fail.
+      const summary = await Promise.race([
+        tick(),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('the tick waited for the client')), 5_000),
+        ),
+      ]);
+      expect(summary).toMatchObject({ accepted: 0, rejected: 0 });
+      expect(await request(pending)).toEqual({ status: 'Pending', message: null });
+      await client.query('COMMIT');
+      expect(await tick()).toMatchObject({ accepted: 0, rejected: 1 });
+      expect((await request(pending)).message).toBe(
+        `duplicate: instance 9 of pipeline 'etl' is already running (request ${rows[0]!.id})`,
+      );
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  });
+
   it('queues the requested job, not always the first', async () => {
     await insertRequest(db.pool, { pipeline: 'etl', job: 'load' });
     await tick();
