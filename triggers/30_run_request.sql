@@ -116,15 +116,15 @@ BEGIN
   -- there the master assigns instead.
   IF coalesce(current_setting('rush.accept_at_commit', true), '') <> 'off'
      AND current_setting('transaction_isolation') = 'read committed'
-     AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
-     AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free') THEN
+     AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free')
+     AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready') THEN
     PERFORM set_config('rush.master_woken', 'request', true);
     PERFORM rush_assign_ready(now(), 500);
   END IF;
   IF woken = ''
      AND (EXISTS (SELECT 1 FROM run_request WHERE status = 'Pending')
-          OR (EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
-              AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free'))) THEN
+          OR (EXISTS (SELECT 1 FROM worker WHERE status = 'Free')
+              AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready'))) THEN
     PERFORM pg_notify('rush_master', 'request');
   END IF;
   RETURN NULL;

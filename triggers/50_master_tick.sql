@@ -252,8 +252,8 @@ BEGIN
   IF EXISTS (SELECT 1 FROM run_state WHERE status = 'Waiting' AND readytime <= p_now) THEN
     done := done || rush_release_retries(p_now);
   END IF;
-  IF EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
-     AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free') THEN
+  IF EXISTS (SELECT 1 FROM worker WHERE status = 'Free')
+     AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready') THEN
     done := done || rush_assign_ready(p_now, p_limit);
   END IF;
 

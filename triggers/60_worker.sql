@@ -192,10 +192,13 @@ BEGIN
   LEFT JOIN running nx ON nx.worker = r.worker;
 
   -- The master is needed for a retry's timer, or when Ready work is left and a worker is Free
-  -- to take it (a backlog that only busy workers will drain needs nobody woken).
+  -- to take it (a backlog that only busy workers will drain needs nobody woken). Free workers
+  -- are looked for first, here and wherever both are: the worker table is small, while the
+  -- index of Ready attempts keeps an entry for every attempt taken since the last vacuum, and
+  -- a probe walks past them all; under load nobody is Free and that probe is skipped.
   IF coalesce((settled ->> 'waiting')::integer, 0) > 0
-     OR (EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')
-         AND EXISTS (SELECT 1 FROM worker WHERE status = 'Free')) THEN
+     OR (EXISTS (SELECT 1 FROM worker WHERE status = 'Free')
+         AND EXISTS (SELECT 1 FROM run_state WHERE status = 'Ready')) THEN
     PERFORM pg_notify('rush_master', 'finished');
   END IF;
   RETURN result;
