@@ -102,10 +102,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
   result jsonb;
 BEGIN
-  WITH lost AS (
-    UPDATE worker w SET status = 'Lost'
+  -- A worker row someone holds is being written by its own process (a finish, a beat) or
+  -- handed work by a commit: it is skipped, not waited for, and looked at again next tick. So
+  -- the tick never waits on a worker, and never deadlocks with a finish of several slots.
+  WITH silent AS (
+    SELECT w.name FROM worker w
     WHERE w.status IN ('Free', 'Busy')
       AND greatest(w.lastseen, p_contact_since) < p_now - p_worker_ttl_seconds * interval '1 second'
+    FOR UPDATE SKIP LOCKED
+  ),
+  lost AS (
+    UPDATE worker w SET status = 'Lost'
+    FROM silent
+    WHERE w.name = silent.name
     RETURNING w.name, w.lastseen
   ),
   failed AS (

@@ -441,6 +441,29 @@ describe('attempts the master fails itself', () => {
     expect(await tick()).toMatchObject({ retries: 1 });
   });
 
+  it('skips a silent worker whose row is held, rather than wait for it', async () => {
+    await registerWorker(db.pool, 'w1', 'host', 1);
+    await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
+    const holder = await db.pool.connect();
+    try {
+      // As a finish of that worker's slots holds it.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM worker WHERE name = 'w1' FOR UPDATE`);
+      const summary = await Promise.race([
+        tick({ workerTtl: 60 }),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('the tick waited for the worker row')), 5_000),
+        ),
+      ]);
+      expect(summary).toMatchObject({ lost_workers: 0 });
+      await holder.query('COMMIT');
+      expect(await tick({ workerTtl: 60 })).toMatchObject({ lost_workers: 1 });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+  });
+
   it('a Lost worker that comes back is Free again and gets new work', async () => {
     await registerWorker(db.pool, 'w1', 'host', 1);
     await db.pool.query(`UPDATE worker SET lastseen = now() - interval '1 hour'`);
