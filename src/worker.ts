@@ -2,6 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { ConfigError, OPTIONS, resolveConfig, type FlagValues } from './config.js';
+import type { SignalMessage } from './worker-thread.js';
 
 /** The runtime thread's young generation: see runWorker. */
 const YOUNG_GENERATION_MB = 6;
@@ -98,7 +99,8 @@ function runWorker(flags: FlagValues): void {
     workerData: config,
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
-  const forward = (signal: NodeJS.Signals): void => thread.postMessage({ signal });
+  const forward = (signal: NodeJS.Signals): void =>
+    thread.postMessage({ signal } satisfies SignalMessage);
   process.on('SIGTERM', forward);
   process.on('SIGINT', forward);
   thread.on('error', (error) => {
