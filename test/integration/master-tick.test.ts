@@ -15,6 +15,7 @@ import {
   heartbeat,
   resetWithMaster,
 } from '../support/sql.js';
+import { waitUntil } from '../support/wait.js';
 
 let db: TestDatabase;
 let term: number;
@@ -33,6 +34,24 @@ async function tick(
     ],
   );
   return rows[0]!.summary;
+}
+
+/** A tick that must not wait on a row or a lock another transaction holds. */
+async function tickWithoutWaiting(
+  options: Parameters<typeof tick>[0],
+  what: string,
+): Promise<TickSummary> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      tick(options),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the tick waited for ${what}`)), 5_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function attempts(pool: pg.Pool = db.pool): Promise<Record<string, unknown>[]> {
@@ -125,12 +144,7 @@ describe('requests', () => {
       );
       expect(rows[0]!.status).toBe('Accepted');
       // Racing it, the tick would wait on the client's uncommitted duplicate, then fail.
-      const summary = await Promise.race([
-        tick(),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('the tick waited for the client')), 5_000),
-        ),
-      ]);
+      const summary = await tickWithoutWaiting({}, 'the client');
       expect(summary).toMatchObject({ accepted: 0, rejected: 0 });
       expect(await request(pending)).toEqual({ status: 'Pending', message: null });
       await client.query('COMMIT');
@@ -449,12 +463,7 @@ describe('attempts the master fails itself', () => {
       // As a finish of that worker's slots holds it.
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM worker WHERE name = 'w1' FOR UPDATE`);
-      const summary = await Promise.race([
-        tick({ workerTtl: 60 }),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('the tick waited for the worker row')), 5_000),
-        ),
-      ]);
+      const summary = await tickWithoutWaiting({ workerTtl: 60 }, 'the worker row');
       expect(summary).toMatchObject({ lost_workers: 0 });
       await holder.query('COMMIT');
       expect(await tick({ workerTtl: 60 })).toMatchObject({ lost_workers: 1 });
@@ -544,14 +553,18 @@ describe('lock order', () => {
         ['lock-a', 'lock-b'],
       ]);
       beat.catch(() => undefined); // awaited below; a failure before must not go unhandled
-      for (;;) {
-        const { rows: waiting } = await prober.query(
-          `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`,
-          [rows[0]!.pid],
-        );
-        if (waiting.length > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitUntil(
+        db.url,
+        [],
+        async () => {
+          const { rows: waiting } = await prober.query(
+            `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`,
+            [rows[0]!.pid],
+          );
+          return waiting.length > 0 ? true : undefined;
+        },
+        { safetyNetMs: 10, what: 'the heartbeat waiting for lock-a' },
+      );
       // The waiting heartbeat must hold nothing that finish needs next.
       await prober.query('BEGIN');
       await expect(
