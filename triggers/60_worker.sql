@@ -104,14 +104,12 @@ DECLARE
   done run_state[];
   taken_ids bigint[];
   workers text[];
-  claimers jsonb;
   bad_then boolean;
   settled jsonb := '{}';
   result jsonb;
 BEGIN
-  SELECT jsonb_agg(r.worker), array_agg(r.worker),
-         bool_or(r.then_status NOT IN ('Free', 'Offline'))
-  INTO claimers, workers, bad_then
+  SELECT array_agg(r.worker), bool_or(r.then_status NOT IN ('Free', 'Offline'))
+  INTO workers, bad_then
   FROM jsonb_to_recordset(p_results) AS r(worker text, then_status text);
   IF bad_then THEN
     RAISE EXCEPTION 'rush_finish_attempts: then must be Free or Offline';
@@ -119,7 +117,7 @@ BEGIN
   -- This function decides whom to wake; the triggers stay quiet, and do not tell these workers
   -- about the attempts they take themselves.
   PERFORM set_config('rush.master_woken', 'finish', true);
-  PERFORM set_config('rush.claimers', claimers::text, true);
+  PERFORM set_config('rush.claimers', to_jsonb(workers)::text, true);
   -- Lock order everywhere: worker rows, then run_state, then run_request (the master's tick
   -- marks a worker Lost before failing its attempt): taken here first, no deadlock.
   PERFORM 1 FROM worker w WHERE w.name = ANY (workers) ORDER BY w.name FOR UPDATE;
