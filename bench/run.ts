@@ -11,6 +11,7 @@ import { benchServer } from './lib/server.js';
 import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
+import { wakeFloor } from './scenarios/floor.js';
 import { scale, type Scale } from './scenarios/scale.js';
 import {
   ensurePeersInstalled,
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
   const server = await benchServer();
   const started = Date.now();
   const results: {
+    floor?: Summary;
     wake: Record<string, Summary>;
     handoff: Record<string, Handoff>;
     throughput: Record<string, Record<string, Throughput>>;
@@ -80,6 +82,8 @@ async function main(): Promise<void> {
     };
   } = { wake: {}, handoff: {}, throughput: {}, idle: {} };
   try {
+    process.stderr.write(`bench: wake floor (${plan.wake.notify} inserts)\n`);
+    results.floor = await wakeFloor(await server.freshDatabase('floor'), plan.wake.notify);
     for (const mode of modes) {
       const url = await server.freshDatabase(mode.name);
       process.stderr.write(`bench: wake, ${mode.name} (${plan.wake[mode.name]} requests)\n`);
@@ -157,7 +161,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
   }
-  const { wake: w, handoff: h, throughput: t, idle: i, graphile: g } = results;
+  const { floor: f, wake: w, handoff: h, throughput: t, idle: i, graphile: g } = results;
   // Each ratio is Rush (notify) divided by the other: below 1 is better for times, statements
   // and memory; above 1 is better for attempts per second.
   const cell = (value: number | undefined, unit: string): string =>
@@ -214,6 +218,10 @@ async function main(): Promise<void> {
       t.poll?.single_8?.peakRssMb,
       g?.throughput.single_8?.peakRssMb,
     ),
+    '',
+    `wake floor (an INSERT that only notifies, heard by a Node process that only listens): ` +
+      `p50 ${cell(f?.p50, 'ms')}, p99 ${cell(f?.p99, 'ms')}; wake p50 ÷ floor: ` +
+      `Rush ${ratio(w.notify?.p50, f?.p50)}, graphile-worker ${ratio(g?.wake.p50, f?.p50)}`,
     ...(results.scale
       ? [
           '',
