@@ -8,17 +8,18 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchServer } from './lib/server.js';
-import { handoff, wake, type Handoff, type Mode } from './scenarios/latency.js';
+import { handoff, rushWakes, wake, type Handoff, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
-import { wakeFloor } from './scenarios/floor.js';
+import { floorWakes } from './scenarios/floor.js';
+import { takeTurns, type WakeSeries } from './lib/turns.js';
 import { scale, type Scale } from './scenarios/scale.js';
 import {
   ensurePeersInstalled,
   graphileHandoff,
   graphileIdle,
   graphileThroughput,
-  graphileWake,
+  graphileWakes,
 } from './scenarios/graphile.js';
 import type { Summary } from './lib/stats.js';
 
@@ -82,12 +83,28 @@ async function main(): Promise<void> {
     };
   } = { wake: {}, handoff: {}, throughput: {}, idle: {} };
   try {
-    process.stderr.write(`bench: wake floor (${plan.wake.notify} inserts)\n`);
-    results.floor = await wakeFloor(await server.freshDatabase('floor'), plan.wake.notify);
+    if (flags.peers) await ensurePeersInstalled();
+    // Rush's wakes, graphile-worker's and the floor's are taken in turns, one of each at a
+    // time, so that their ratios hold however the machine's speed drifts during the run.
+    const notifyUrl = await server.freshDatabase('notify');
+    const openers: Record<string, () => Promise<WakeSeries>> = {
+      floor: async () => floorWakes(await server.freshDatabase('floor')),
+      notify: () => rushWakes(notifyUrl, modes[0]!),
+    };
+    if (flags.peers)
+      openers.graphile = async () => graphileWakes(await server.freshDatabase('graphile_wake'));
+    process.stderr.write(
+      `bench: wake, ${Object.keys(openers).join(', ')} in turns (${plan.wake.notify} each)\n`,
+    );
+    const wakes = await takeTurns(openers, plan.wake.notify);
+    results.floor = wakes.floor;
+    results.wake.notify = wakes.notify!;
     for (const mode of modes) {
-      const url = await server.freshDatabase(mode.name);
-      process.stderr.write(`bench: wake, ${mode.name} (${plan.wake[mode.name]} requests)\n`);
-      results.wake[mode.name] = await wake(url, mode, plan.wake[mode.name]);
+      const url = mode.name === 'notify' ? notifyUrl : await server.freshDatabase(mode.name);
+      if (mode.name !== 'notify') {
+        process.stderr.write(`bench: wake, ${mode.name} (${plan.wake[mode.name]} requests)\n`);
+        results.wake[mode.name] = await wake(url, mode, plan.wake[mode.name]);
+      }
       process.stderr.write(`bench: handoff, ${mode.name} (${plan.handoff[mode.name]} jobs)\n`);
       results.handoff[mode.name] = await handoff(url, mode, plan.handoff[mode.name]);
       const runs = plan.throughput[mode.name];
@@ -139,11 +156,10 @@ async function main(): Promise<void> {
       results.scale = { empty, full };
     }
     if (flags.peers) {
-      await ensurePeersInstalled();
       process.stderr.write(`bench: graphile-worker, the same scenarios\n`);
       const fresh = (name: string): Promise<string> => server.freshDatabase(`graphile_${name}`);
       results.graphile = {
-        wake: await graphileWake(await fresh('wake'), plan.wake.notify),
+        wake: wakes.graphile!,
         handoff: await graphileHandoff(await fresh('handoff'), plan.handoff.notify),
         throughput: {
           single_2: await graphileThroughput(await fresh('tp2'), {

@@ -7,9 +7,10 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { withClient } from '../lib/db.js';
+import pg from 'pg';
 import { now } from '../lib/requests.js';
-import { summarize, type Summary } from '../lib/stats.js';
+import { summarize } from '../lib/stats.js';
+import type { WakeSeries } from '../lib/turns.js';
 
 const listenerScript = fileURLToPath(new URL('../lib/floor-listener.mjs', import.meta.url));
 
@@ -18,7 +19,7 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
-export async function wakeFloor(url: string, samples: number): Promise<Summary> {
+export async function floorWakes(url: string): Promise<WakeSeries> {
   const listener = spawn(process.execPath, [listenerScript, url], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -64,32 +65,46 @@ export async function wakeFloor(url: string, samples: number): Promise<Summary> 
       });
     });
   };
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
+  const stop = async (): Promise<void> => {
+    try {
+      await client.end();
+    } finally {
+      listener.stdin.end();
+      const timer = setTimeout(() => listener.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
   try {
     await arrival('');
-    return await withClient(url, async (client) => {
-      await client.query(`
-        CREATE TABLE bench_floor (id bigserial PRIMARY KEY);
-        CREATE FUNCTION bench_floor_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          PERFORM pg_notify('bench_floor', NEW.id::text);
-          RETURN NULL;
-        END $$;
-        CREATE TRIGGER bench_floor_inserted AFTER INSERT ON bench_floor
-          FOR EACH ROW EXECUTE FUNCTION bench_floor_notify();`);
-      const waits: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        const t0 = now();
-        const { rows } = await client.query<{ id: string }>(
-          'INSERT INTO bench_floor DEFAULT VALUES RETURNING id::text AS id',
-        );
-        waits.push((await arrival(rows[0]!.id)) - t0);
-      }
-      return summarize(waits);
-    });
-  } finally {
-    listener.stdin.end();
-    const timer = setTimeout(() => listener.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+    await client.connect();
+    await client.query(`
+      CREATE TABLE bench_floor (id bigserial PRIMARY KEY);
+      CREATE FUNCTION bench_floor_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('bench_floor', NEW.id::text);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER bench_floor_inserted AFTER INSERT ON bench_floor
+        FOR EACH ROW EXECUTE FUNCTION bench_floor_notify();`);
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
   }
+  const waits: number[] = [];
+  return {
+    async next() {
+      const t0 = now();
+      const { rows } = await client.query<{ id: string }>(
+        'INSERT INTO bench_floor DEFAULT VALUES RETURNING id::text AS id',
+      );
+      waits.push((await arrival(rows[0]!.id)) - t0);
+    },
+    async end() {
+      await stop();
+      return summarize(waits);
+    },
+  };
 }

