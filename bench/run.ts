@@ -8,20 +8,20 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchServer } from './lib/server.js';
-import { handoff, rushWakes, wake, type Handoff, type Mode } from './scenarios/latency.js';
+import { handoff, rushChains, rushWakes, wake, type Mode } from './scenarios/latency.js';
 import { throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
 import { floorWakes } from './scenarios/floor.js';
-import { takeTurns, type WakeSeries } from './lib/turns.js';
+import { takeTurns, type Series, type WakeSeries } from './lib/turns.js';
 import { scale, type Scale } from './scenarios/scale.js';
 import {
   ensurePeersInstalled,
-  graphileHandoff,
+  graphileChains,
   graphileIdle,
   graphileThroughput,
   graphileWakes,
 } from './scenarios/graphile.js';
-import type { Summary } from './lib/stats.js';
+import type { Handoff, Summary } from './lib/stats.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,14 +39,14 @@ const smoke = flags.smoke;
 const plan = smoke
   ? {
       wake: { notify: 20, poll: 2 },
-      handoff: { notify: 10, poll: 3 },
+      handoff: { notify: 10, poll: 3, rounds: 1 },
       throughput: { notify: 300, poll: 300, multiJob: 50 },
       idleSeconds: 3,
       pollInterval: '0.5',
     }
   : {
       wake: { notify: 200, poll: 6 },
-      handoff: { notify: 100, poll: 4 },
+      handoff: { notify: 100, poll: 4, rounds: 3 },
       throughput: { notify: 20_000, poll: 5_000, multiJob: 2_000 },
       idleSeconds: 30,
       pollInterval: '5',
@@ -99,14 +99,27 @@ async function main(): Promise<void> {
     const wakes = await takeTurns(openers, plan.wake.notify);
     results.floor = wakes.floor;
     results.wake.notify = wakes.notify!;
+    // Chains in turns too, a whole chain at a time.
+    const chainOpeners: Record<string, () => Promise<Series<Handoff>>> = {
+      notify: () => rushChains(notifyUrl, modes[0]!, plan.handoff.notify),
+    };
+    if (flags.peers)
+      chainOpeners.graphile = async () =>
+        graphileChains(await server.freshDatabase('graphile_handoff'), plan.handoff.notify);
+    process.stderr.write(
+      `bench: handoff, ${Object.keys(chainOpeners).join(', ')} in turns ` +
+        `(${plan.handoff.rounds} chains of ${plan.handoff.notify} jobs each)\n`,
+    );
+    const chains = await takeTurns(chainOpeners, plan.handoff.rounds);
+    results.handoff.notify = chains.notify!;
     for (const mode of modes) {
       const url = mode.name === 'notify' ? notifyUrl : await server.freshDatabase(mode.name);
       if (mode.name !== 'notify') {
         process.stderr.write(`bench: wake, ${mode.name} (${plan.wake[mode.name]} requests)\n`);
         results.wake[mode.name] = await wake(url, mode, plan.wake[mode.name]);
+        process.stderr.write(`bench: handoff, ${mode.name} (${plan.handoff[mode.name]} jobs)\n`);
+        results.handoff[mode.name] = await handoff(url, mode, plan.handoff[mode.name]);
       }
-      process.stderr.write(`bench: handoff, ${mode.name} (${plan.handoff[mode.name]} jobs)\n`);
-      results.handoff[mode.name] = await handoff(url, mode, plan.handoff[mode.name]);
       const runs = plan.throughput[mode.name];
       const tp: Record<string, Throughput> = {};
       for (const slots of [2, 8]) {
@@ -160,7 +173,7 @@ async function main(): Promise<void> {
       const fresh = (name: string): Promise<string> => server.freshDatabase(`graphile_${name}`);
       results.graphile = {
         wake: wakes.graphile!,
-        handoff: await graphileHandoff(await fresh('handoff'), plan.handoff.notify),
+        handoff: chains.graphile!,
         throughput: {
           single_2: await graphileThroughput(await fresh('tp2'), {
             runs: plan.throughput.notify,
@@ -247,7 +260,8 @@ async function main(): Promise<void> {
         ]
       : []),
     '',
-    'ratios: Rush notify ÷ the other (below 1 is better, except attempts/s: above 1 is better)',
+    'ratios: Rush notify ÷ the other (below 1 is better, except attempts/s: above 1 is better); ' +
+      'the wakes and chains of Rush notify, graphile-worker and the floor were taken in turns',
     `poll interval ${plan.pollInterval} s; samples: wake ${w.notify?.n ?? 0}/${w.poll?.n ?? 0}, ` +
       `handoff ${h.notify?.n ?? 0}/${h.poll?.n ?? 0}; idle counted with ${i.notify?.counted ?? '-'}; ` +
       `${Math.round((Date.now() - started) / 1000)} s in all`,

@@ -37,12 +37,13 @@ export class RequestClient {
     await this.client.query('LISTEN rush_run_request');
   }
 
-  async insert(pipeline: string): Promise<number> {
-    const { rows } = await this.client.query<{ id: string }>(
-      'INSERT INTO run_request (pipeline) VALUES ($1) RETURNING id',
+  /** Inserts a request of `pipeline`; resolves with its id and instance. */
+  async insert(pipeline: string): Promise<{ id: number; jobinstance: number }> {
+    const { rows } = await this.client.query<{ id: string; jobinstance: number }>(
+      'INSERT INTO run_request (pipeline) VALUES ($1) RETURNING id, jobinstance',
       [pipeline],
     );
-    return Number(rows[0]!.id);
+    return { id: Number(rows[0]!.id), jobinstance: rows[0]!.jobinstance };
   }
 
   async untilEnded(id: number, timeoutMs = 120_000): Promise<void> {

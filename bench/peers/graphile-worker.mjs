@@ -8,7 +8,7 @@
 //                                     stopped; `ran` counts the task calls of this process
 //
 // Tasks: `mark` notes when it began and ended in the --out file, as bench/jobs/mark.mjs does for
-// Rush; `chain` does the same and then adds the next job of the chain (payload {k, n}) through
+// Rush; `chain` does the same and then adds the next job of the chain (payload {c, k, n}: chain c, job k of n) through
 // helpers.addJob; `noop` does nothing.
 import { appendFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
@@ -44,11 +44,11 @@ const taskList = {
   chain: async (payload, helpers) => {
     ran++;
     const start = now();
-    const { k, n } = payload;
+    const { c, k, n } = payload;
     // The mark is written before the next job is added: like Rush's scheduling of the next job,
     // adding it is part of the hand-off.
-    mark(helpers, start, now(), { k });
-    if (k < n) await helpers.addJob('chain', { k: k + 1, n });
+    mark(helpers, start, now(), { c, k });
+    if (k < n) await helpers.addJob('chain', { c, k: k + 1, n });
   },
   noop: async () => {
     ran++;

