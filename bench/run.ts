@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchServer } from './lib/server.js';
 import { handoff, rushChains, rushWakes, wake, type Mode } from './scenarios/latency.js';
-import { throughput, type Throughput } from './scenarios/throughput.js';
+import { rushThroughputs, throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
 import { floorWakes } from './scenarios/floor.js';
 import { takeTurns, type Series, type WakeSeries } from './lib/turns.js';
@@ -18,7 +18,7 @@ import {
   ensurePeersInstalled,
   graphileChains,
   graphileIdle,
-  graphileThroughput,
+  graphileThroughputs,
   graphileWakes,
 } from './scenarios/graphile.js';
 import type { Handoff, Summary } from './lib/stats.js';
@@ -40,14 +40,14 @@ const plan = smoke
   ? {
       wake: { notify: 20, poll: 2 },
       handoff: { notify: 10, poll: 3, rounds: 1 },
-      throughput: { notify: 300, poll: 300, multiJob: 50 },
+      throughput: { notify: 300, poll: 300, multiJob: 50, rounds: 1 },
       idleSeconds: 3,
       pollInterval: '0.5',
     }
   : {
       wake: { notify: 200, poll: 6 },
       handoff: { notify: 100, poll: 4, rounds: 3 },
-      throughput: { notify: 20_000, poll: 5_000, multiJob: 2_000 },
+      throughput: { notify: 20_000, poll: 5_000, multiJob: 2_000, rounds: 2 },
       idleSeconds: 30,
       pollInterval: '5',
     };
@@ -112,6 +112,29 @@ async function main(): Promise<void> {
     );
     const chains = await takeTurns(chainOpeners, plan.handoff.rounds);
     results.handoff.notify = chains.notify!;
+    // And the single-job throughputs, a whole batch at a time.
+    const batches: Record<string, Record<string, Throughput>> = {};
+    for (const slots of [2, 8]) {
+      const batchOpeners: Record<string, () => Promise<Series<Throughput>>> = {
+        notify: async () =>
+          rushThroughputs(await server.freshDatabase(`notify_tp${slots}`), modes[0]!, {
+            runs: plan.throughput.notify,
+            jobsPerRun: 1,
+            slots,
+          }),
+      };
+      if (flags.peers)
+        batchOpeners.graphile = async () =>
+          graphileThroughputs(await server.freshDatabase(`graphile_tp${slots}`), {
+            runs: plan.throughput.notify,
+            slots,
+          });
+      process.stderr.write(
+        `bench: throughput, ${Object.keys(batchOpeners).join(', ')} in turns ` +
+          `(${plan.throughput.rounds} batches of ${plan.throughput.notify} runs each, ${slots} slots)\n`,
+      );
+      batches[`single_${slots}`] = await takeTurns(batchOpeners, plan.throughput.rounds);
+    }
     for (const mode of modes) {
       const url = mode.name === 'notify' ? notifyUrl : await server.freshDatabase(mode.name);
       if (mode.name !== 'notify') {
@@ -123,16 +146,17 @@ async function main(): Promise<void> {
       const runs = plan.throughput[mode.name];
       const tp: Record<string, Throughput> = {};
       for (const slots of [2, 8]) {
+        const key = `single_${slots}`;
+        if (mode.name === 'notify') {
+          tp[key] = batches[key]!.notify!;
+          continue;
+        }
         process.stderr.write(`bench: throughput, ${mode.name} (${runs} runs, ${slots} slots)\n`);
-        tp[`single_${slots}`] = await throughput(
-          await server.freshDatabase(`${mode.name}_tp${slots}`),
-          mode,
-          {
-            runs,
-            jobsPerRun: 1,
-            slots,
-          },
-        );
+        tp[key] = await throughput(await server.freshDatabase(`${mode.name}_tp${slots}`), mode, {
+          runs,
+          jobsPerRun: 1,
+          slots,
+        });
       }
       process.stderr.write(
         `bench: throughput, ${mode.name} (${plan.throughput.multiJob} runs of 5 jobs)\n`,
@@ -175,14 +199,8 @@ async function main(): Promise<void> {
         wake: wakes.graphile!,
         handoff: chains.graphile!,
         throughput: {
-          single_2: await graphileThroughput(await fresh('tp2'), {
-            runs: plan.throughput.notify,
-            slots: 2,
-          }),
-          single_8: await graphileThroughput(await fresh('tp8'), {
-            runs: plan.throughput.notify,
-            slots: 8,
-          }),
+          single_2: batches.single_2!.graphile!,
+          single_8: batches.single_8!.graphile!,
         },
         idle: await graphileIdle(await fresh('idle'), plan.idleSeconds, smoke ? 1_000 : 12_000),
       };
@@ -261,7 +279,7 @@ async function main(): Promise<void> {
       : []),
     '',
     'ratios: Rush notify ÷ the other (below 1 is better, except attempts/s: above 1 is better); ' +
-      'the wakes and chains of Rush notify, graphile-worker and the floor were taken in turns',
+      'Rush notify, graphile-worker and the floor took turns at each wake, chain and batch',
     `poll interval ${plan.pollInterval} s; samples: wake ${w.notify?.n ?? 0}/${w.poll?.n ?? 0}, ` +
       `handoff ${h.notify?.n ?? 0}/${h.poll?.n ?? 0}; idle counted with ${i.notify?.counted ?? '-'}; ` +
       `${Math.round((Date.now() - started) / 1000)} s in all`,

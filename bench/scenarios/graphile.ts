@@ -18,6 +18,7 @@ import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
 import { measureIdle, withClient, type IdleWindow } from '../lib/db.js';
 import { chainFigures, summarize, type Handoff } from '../lib/stats.js';
+import type { Throughput } from './throughput.js';
 import type { Series, WakeSeries } from '../lib/turns.js';
 
 const peersDir = fileURLToPath(new URL('../peers/', import.meta.url));
@@ -415,77 +416,95 @@ export async function graphileChains(url: string, jobs: number): Promise<Series<
 }
 
 /**
- * `runs` no-op jobs added in one statement (graphile_worker.add_jobs), run by two
+ * Rounds of `runs` no-op jobs added in one statement (graphile_worker.add_jobs), run by two
  * graphile-worker processes of slots/2 concurrency each; from the statement's start until the
- * queue is empty, on the database's clock (the end is seen by polling every 20 ms).
+ * queue is empty, on the database's clock (the end is seen by polling every 20 ms). The figures
+ * are over all rounds.
  */
-export async function graphileThroughput(
+export async function graphileThroughputs(
   url: string,
   options: { runs: number; slots: number },
-): Promise<{
-  runs: number;
-  slots: number;
-  attemptsPerSecond: number;
-  seconds: number;
-  peakRssMb: number | undefined;
-}> {
+): Promise<Series<Throughput>> {
   const perProcess = Math.max(1, Math.floor(options.slots / 2));
-  const { value, ran } = await withGraphile(
-    url,
-    `tp${options.slots}`,
-    [{ concurrency: perProcess }, { concurrency: perProcess }],
-    (processes) =>
-      withClient(url, async (client) => {
-        const { rows } = await client.query<{ t0: number; added: number }>(
-          `SELECT extract(epoch FROM now())::float8 AS t0,
-                  (SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
-                     SELECT ROW('noop', NULL, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
-                     FROM generate_series(1, $1)))) AS added`,
-          [options.runs],
-        );
-        const { t0, added } = rows[0]!;
-        if (added !== options.runs)
-          throw new Error(`graphile throughput: ${added} of ${options.runs} jobs added`);
-        // The oldest job left: taken in id order, so it moves on while the workers do; a failed
-        // job would stay (graphile-worker retries it later), which the stall check reports.
-        let oldest: string | null = null;
-        let movedAt = Date.now();
-        for (;;) {
-          const { rows: poll } = await client.query<{ first: string | null; t: number }>(
-            `SELECT (SELECT id::text FROM graphile_worker.jobs ORDER BY id LIMIT 1) AS first,
-                    extract(epoch FROM clock_timestamp())::float8 AS t`,
-          );
-          const { first, t } = poll[0]!;
-          if (first === null) {
-            return {
-              seconds: t - t0,
-              peakRssMb: Math.max(...processes.map((p) => peakRssMb(p.child.pid) ?? 0)),
-            };
-          }
-          if (first !== oldest) {
-            oldest = first;
-            movedAt = Date.now();
-          } else if (Date.now() - movedAt > 60_000) {
-            const { rows: stuck } = await client.query<{ n: number; error: string | null }>(
-              `SELECT count(*)::int AS n, max(last_error) AS error FROM graphile_worker.jobs`,
-            );
-            throw new Error(
-              `graphile throughput: ${stuck[0]!.n} jobs left and none done in 60 s` +
-                (stuck[0]!.error ? `; last error: ${stuck[0]!.error}` : ''),
-            );
-          }
-          await sleep(20);
-        }
-      }),
-  );
-  if (ran !== options.runs)
-    throw new Error(`graphile throughput: ${ran} task calls for ${options.runs} jobs`);
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
+  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
+  try {
+    started = await startGraphile(url, `tp${options.slots}`, [
+      { concurrency: perProcess },
+      { concurrency: perProcess },
+    ]);
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    await started?.stop().catch(() => {});
+    throw error;
+  }
+  const running = started;
+  let rounds = 0;
+  let seconds = 0;
   return {
-    runs: options.runs,
-    slots: options.slots,
-    attemptsPerSecond: Math.round(options.runs / value.seconds),
-    seconds: round2(value.seconds),
-    peakRssMb: value.peakRssMb || undefined,
+    async next() {
+      const { rows } = await client.query<{ t0: number; added: number }>(
+        `SELECT extract(epoch FROM now())::float8 AS t0,
+                (SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
+                   SELECT ROW('noop', NULL, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
+                   FROM generate_series(1, $1)))) AS added`,
+        [options.runs],
+      );
+      const { t0, added } = rows[0]!;
+      if (added !== options.runs)
+        throw new Error(`graphile throughput: ${added} of ${options.runs} jobs added`);
+      // The oldest job left: taken in id order, so it moves on while the workers do; a failed
+      // job would stay (graphile-worker retries it later), which the stall check reports.
+      let oldest: string | null = null;
+      let movedAt = Date.now();
+      for (;;) {
+        const { rows: poll } = await client.query<{ first: string | null; t: number }>(
+          `SELECT (SELECT id::text FROM graphile_worker.jobs ORDER BY id LIMIT 1) AS first,
+                  extract(epoch FROM clock_timestamp())::float8 AS t`,
+        );
+        const { first, t } = poll[0]!;
+        if (first === null) {
+          rounds++;
+          seconds += t - t0;
+          return;
+        }
+        if (first !== oldest) {
+          oldest = first;
+          movedAt = Date.now();
+        } else if (Date.now() - movedAt > 60_000) {
+          const { rows: stuck } = await client.query<{ n: number; error: string | null }>(
+            `SELECT count(*)::int AS n, max(last_error) AS error FROM graphile_worker.jobs`,
+          );
+          throw new Error(
+            `graphile throughput: ${stuck[0]!.n} jobs left and none done in 60 s` +
+              (stuck[0]!.error ? `; last error: ${stuck[0]!.error}` : ''),
+          );
+        }
+        await sleep(20);
+      }
+    },
+    async end() {
+      const peak = Math.max(...running.processes.map((p) => peakRssMb(p.child.pid) ?? 0));
+      let ran: number;
+      try {
+        await client.end();
+      } finally {
+        ran = await running.stop();
+      }
+      const runs = options.runs * rounds;
+      if (ran !== runs) throw new Error(`graphile throughput: ${ran} task calls for ${runs} jobs`);
+      return {
+        runs,
+        jobsPerRun: 1,
+        slots: options.slots,
+        seconds: round2(seconds),
+        runsPerSecond: Math.round(runs / seconds),
+        attemptsPerSecond: Math.round(runs / seconds),
+        peakRssMb: peak || undefined,
+      };
+    },
   };
 }
 

@@ -1,7 +1,11 @@
-import { startWorker, stopAllWorkers, type WorkerProcess } from '../../test/support/workers.js';
+import pg from 'pg';
+import { startWorker, type WorkerProcess } from '../../test/support/workers.js';
 import { withClient } from '../lib/db.js';
 import { peakRssMb } from '../lib/proc.js';
+import { takeTurns, type Series } from '../lib/turns.js';
 import { benchJobsDir, type Mode } from './latency.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface Throughput {
   runs: number;
@@ -14,15 +18,23 @@ export interface Throughput {
   peakRssMb: number | undefined;
 }
 
+export interface ThroughputOptions {
+  runs: number;
+  jobsPerRun: number;
+  slots: number;
+  processes?: number;
+}
+
 /**
- * `runs` requests inserted in one statement, run by worker processes (two by default) sharing `slots` job
- * slots; from the insert to the last request's end, as the database's own clock tells it.
+ * Rounds of `runs` requests inserted in one statement, run by worker processes (two by default)
+ * sharing `slots` job slots; from each insert to the round's last request's end, as the
+ * database's own clock tells it. The figures are over all rounds.
  */
-export async function throughput(
+export async function rushThroughputs(
   url: string,
   mode: Mode,
-  options: { runs: number; jobsPerRun: number; slots: number; processes?: number },
-): Promise<Throughput> {
+  options: ThroughputOptions,
+): Promise<Series<Throughput>> {
   const processes = options.processes ?? 2;
   const pipeline = `tp_${mode.name}_${options.slots}_${options.jobsPerRun}`;
   await withClient(url, async (client) => {
@@ -36,42 +48,59 @@ export async function throughput(
     ]);
   });
   const perProcess = String(Math.max(1, Math.round(options.slots / processes)));
+  const namePrefix = `bench-tp-${mode.name}-${options.slots}-`;
   const workers: WorkerProcess[] = [];
-  for (let n = 1; n <= processes; n++) {
-    workers.push(
-      startWorker({
-        name: `bench-tp-${mode.name}-${n}`,
-        databaseUrl: url,
-        args: [
-          '--jobs-dir',
-          benchJobsDir,
-          '--log-level',
-          'warn',
-          '--concurrency',
-          perProcess,
-          ...mode.args,
-        ],
-      }),
-    );
-  }
+  const stop = async (): Promise<void> => {
+    await Promise.all(workers.map((w) => w.stop()));
+  };
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
   try {
+    for (let n = 1; n <= processes; n++) {
+      workers.push(
+        startWorker({
+          name: `${namePrefix}${n}`,
+          databaseUrl: url,
+          args: [
+            '--jobs-dir',
+            benchJobsDir,
+            '--log-level',
+            'warn',
+            '--concurrency',
+            perProcess,
+            ...mode.args,
+          ],
+        }),
+      );
+    }
+    await client.connect();
     // Every process registered and one of them is master: the lease is held.
-    await withClient(url, async (client) => {
-      for (;;) {
-        const { rows } = await client.query<{ n: number; master: string | null }>(
-          `SELECT (SELECT count(*)::int FROM worker WHERE name LIKE $1 AND status = 'Free') AS n,
-                  (SELECT master FROM master_token WHERE endtime > now()) AS master`,
-          [`bench-tp-${mode.name}-%`],
-        );
-        if (rows[0]!.n >= options.slots && rows[0]!.master) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    });
-    return await withClient(url, async (client) => {
-      await client.query(
-        `INSERT INTO run_request (pipeline) SELECT $1 FROM generate_series(1, $2)`,
+    for (;;) {
+      const { rows } = await client.query<{ n: number; master: string | null }>(
+        `SELECT (SELECT count(*)::int FROM worker WHERE name LIKE $1 AND status = 'Free') AS n,
+                (SELECT master FROM master_token WHERE endtime > now()) AS master`,
+        [`${namePrefix}%`],
+      );
+      if (rows[0]!.n >= options.slots && rows[0]!.master) break;
+      await sleep(50);
+    }
+  } catch (error) {
+    await client.end().catch(() => {});
+    await stop().catch(() => {});
+    throw error;
+  }
+  let rounds = 0;
+  let seconds = 0;
+  return {
+    async next() {
+      const { rows: inserted } = await client.query<{ first: string }>(
+        `WITH added AS (
+           INSERT INTO run_request (pipeline) SELECT $1 FROM generate_series(1, $2) RETURNING id
+         )
+         SELECT min(id)::text AS first FROM added`,
         [pipeline, options.runs],
       );
+      const first = inserted[0]!.first;
       // Two index probes, not a count over every request: the poll must not cost the
       // server more than graphile-worker's poll of its queue does.
       for (;;) {
@@ -82,27 +111,46 @@ export async function throughput(
           [pipeline],
         );
         if (!rows[0]!.open) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
       }
       const { rows } = await client.query<{ seconds: number; complete: number }>(
         `SELECT extract(epoch FROM max(updated) - min(created))::float8 AS seconds,
                 count(*) FILTER (WHERE status = 'Complete')::int AS complete
-         FROM run_request WHERE pipeline = $1`,
-        [pipeline],
+         FROM run_request WHERE pipeline = $1 AND id >= $2`,
+        [pipeline, first],
       );
-      const { seconds, complete } = rows[0]!;
-      if (complete !== options.runs)
-        throw new Error(`only ${complete} of ${options.runs} runs completed`);
-      const round = (x: number): number => Math.round(x);
+      const round = rows[0]!;
+      if (round.complete !== options.runs)
+        throw new Error(`only ${round.complete} of ${options.runs} runs completed`);
+      rounds++;
+      seconds += round.seconds;
+    },
+    async end() {
+      const peak = Math.max(...workers.map((w) => peakRssMb(w.child.pid) ?? 0));
+      try {
+        await client.end();
+      } finally {
+        await stop();
+      }
+      const runs = options.runs * rounds;
       return {
-        ...options,
+        runs,
+        jobsPerRun: options.jobsPerRun,
+        slots: options.slots,
         seconds: Math.round(seconds * 100) / 100,
-        runsPerSecond: round(options.runs / seconds),
-        attemptsPerSecond: round((options.runs * options.jobsPerRun) / seconds),
-        peakRssMb: Math.max(...workers.map((w) => peakRssMb(w.child.pid) ?? 0)),
+        runsPerSecond: Math.round(runs / seconds),
+        attemptsPerSecond: Math.round((runs * options.jobsPerRun) / seconds),
+        peakRssMb: peak || undefined,
       };
-    });
-  } finally {
-    await stopAllWorkers();
-  }
+    },
+  };
+}
+
+/** One round of Rush's throughput alone. */
+export async function throughput(
+  url: string,
+  mode: Mode,
+  options: ThroughputOptions,
+): Promise<Throughput> {
+  return (await takeTurns({ rush: () => rushThroughputs(url, mode, options) }, 1)).rush;
 }
