@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
-import { measureIdle, withClient, type IdleWindow } from '../lib/db.js';
+import { measureIdle, settleServer, withClient, type IdleWindow } from '../lib/db.js';
 import { chainFigures, summarize, type Handoff } from '../lib/stats.js';
 import type { Throughput } from './throughput.js';
 import type { Series, WakeSeries } from '../lib/turns.js';
@@ -441,10 +441,11 @@ export async function graphileThroughputs(
     throw error;
   }
   const running = started;
-  let rounds = 0;
+  const rounds: number[] = [];
   let seconds = 0;
   return {
     async next() {
+      await settleServer(client);
       const { rows } = await client.query<{ t0: number; added: number }>(
         `SELECT extract(epoch FROM now())::float8 AS t0,
                 (SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
@@ -466,7 +467,7 @@ export async function graphileThroughputs(
         );
         const { first, t } = poll[0]!;
         if (first === null) {
-          rounds++;
+          rounds.push(Math.round(options.runs / (t - t0)));
           seconds += t - t0;
           return;
         }
@@ -493,7 +494,7 @@ export async function graphileThroughputs(
       } finally {
         ran = await running.stop();
       }
-      const runs = options.runs * rounds;
+      const runs = options.runs * rounds.length;
       if (ran !== runs) throw new Error(`graphile throughput: ${ran} task calls for ${runs} jobs`);
       return {
         runs,
@@ -502,6 +503,7 @@ export async function graphileThroughputs(
         seconds: round2(seconds),
         runsPerSecond: Math.round(runs / seconds),
         attemptsPerSecond: Math.round(runs / seconds),
+        rounds,
         peakRssMb: peak || undefined,
       };
     },

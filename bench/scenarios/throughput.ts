@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { startWorker, type WorkerProcess } from '../../test/support/workers.js';
-import { withClient } from '../lib/db.js';
+import { settleServer, withClient } from '../lib/db.js';
 import { peakRssMb } from '../lib/proc.js';
 import { takeTurns, type Series } from '../lib/turns.js';
 import { benchJobsDir, type Mode } from './latency.js';
@@ -14,6 +14,8 @@ export interface Throughput {
   seconds: number;
   runsPerSecond: number;
   attemptsPerSecond: number;
+  /** Attempts per second in each round, in order. */
+  rounds: number[];
   /** The highest peak resident memory among the worker processes. */
   peakRssMb: number | undefined;
 }
@@ -89,10 +91,11 @@ export async function rushThroughputs(
     await stop().catch(() => {});
     throw error;
   }
-  let rounds = 0;
+  const rounds: number[] = [];
   let seconds = 0;
   return {
     async next() {
+      await settleServer(client);
       const { rows: inserted } = await client.query<{ first: string }>(
         `WITH added AS (
            INSERT INTO run_request (pipeline) SELECT $1 FROM generate_series(1, $2) RETURNING id
@@ -122,7 +125,7 @@ export async function rushThroughputs(
       const round = rows[0]!;
       if (round.complete !== options.runs)
         throw new Error(`only ${round.complete} of ${options.runs} runs completed`);
-      rounds++;
+      rounds.push(Math.round((options.runs * options.jobsPerRun) / round.seconds));
       seconds += round.seconds;
     },
     async end() {
@@ -132,7 +135,7 @@ export async function rushThroughputs(
       } finally {
         await stop();
       }
-      const runs = options.runs * rounds;
+      const runs = options.runs * rounds.length;
       return {
         runs,
         jobsPerRun: options.jobsPerRun,
@@ -140,6 +143,7 @@ export async function rushThroughputs(
         seconds: Math.round(seconds * 100) / 100,
         runsPerSecond: Math.round(runs / seconds),
         attemptsPerSecond: Math.round((runs * options.jobsPerRun) / seconds),
+        rounds,
         peakRssMb: peak || undefined,
       };
     },
