@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { ConfigError, OPTIONS, resolveConfig, type FlagValues } from './config.js';
@@ -93,8 +94,13 @@ function runWorker(flags: FlagValues): void {
     throw error;
   }
   // The runtime runs in a thread whose young generation is capped: left to itself, V8 grows
-  // it to 48 MB under load, garbage that only a process's resident memory pays for. The main
-  // thread takes the signals (only it can) and passes them on.
+  // it to 48 MB under load, garbage that only a process's resident memory pays for. Its old
+  // generation grew in large steps too (to 38 MB of heap over two 20,000-run batches, most of
+  // it garbage): V8 reads this flag as it sizes a new isolate's heap, so set before the thread
+  // starts it makes that heap grow in small steps. Measured: peak RSS 80 MB instead of 97, at
+  // no throughput cost beyond the noise (2% at most). The main thread takes the signals (only
+  // it can) and passes them on.
+  setFlagsFromString('--optimize-for-size');
   const thread = new Worker(new URL('./worker-thread.js', import.meta.url), {
     workerData: config,
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
