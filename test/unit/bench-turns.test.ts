@@ -8,23 +8,28 @@ function recorded(
   log: string[],
   fail: { open?: boolean; next?: number; end?: boolean } = {},
 ): () => Promise<Series<string>> {
-  return async () => {
-    log.push(`open ${name}`);
-    if (fail.open) throw new Error(`${name} did not open`);
-    let taken = 0;
-    return {
-      async next() {
-        taken++;
-        log.push(`${name}${taken}`);
-        if (taken === fail.next) throw new Error(`${name} failed at ${taken}`);
-      },
-      async end() {
-        log.push(`end ${name}`);
-        if (fail.end) throw new Error(`${name} did not end`);
-        return `${name}:${taken}`;
-      },
-    };
-  };
+  // A throw inside a promise's executor rejects it.
+  const step = <T>(what: () => T): Promise<T> => new Promise((resolve) => resolve(what()));
+  return () =>
+    step(() => {
+      log.push(`open ${name}`);
+      if (fail.open) throw new Error(`${name} did not open`);
+      let taken = 0;
+      return {
+        next: () =>
+          step(() => {
+            taken++;
+            log.push(`${name}${taken}`);
+            if (taken === fail.next) throw new Error(`${name} failed at ${taken}`);
+          }),
+        end: () =>
+          step(() => {
+            log.push(`end ${name}`);
+            if (fail.end) throw new Error(`${name} did not end`);
+            return `${name}:${taken}`;
+          }),
+      };
+    });
 }
 
 describe('takeTurns', () => {
