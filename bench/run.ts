@@ -12,7 +12,7 @@ import { handoff, rushChains, rushWakes, wake, type Mode } from './scenarios/lat
 import { rushThroughputs, throughput, type Throughput } from './scenarios/throughput.js';
 import { idle, type Idle } from './scenarios/idle.js';
 import { floorWakes } from './scenarios/floor.js';
-import { takeTurns, type Series, type WakeSeries } from './lib/turns.js';
+import { takeTurns, type Series } from './lib/turns.js';
 import { scale, type Scale } from './scenarios/scale.js';
 import {
   ensurePeersInstalled,
@@ -57,6 +57,16 @@ const modes: Mode[] = [
   { name: 'poll', args: ['--no-listen', '--poll-interval', plan.pollInterval] },
 ].filter((mode) => mode.name === 'notify' || !flags['notify-only']) as Mode[];
 
+/** takeTurns, telling stderr what it takes turns at. */
+async function inTurns<R>(
+  what: string,
+  openers: Record<string, () => Promise<Series<R>>>,
+  samples: number,
+): Promise<Record<string, R>> {
+  process.stderr.write(`bench: ${what}: ${Object.keys(openers).join(', ')} in turns\n`);
+  return takeTurns(openers, samples);
+}
+
 function commit(): string {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -84,56 +94,54 @@ async function main(): Promise<void> {
   } = { wake: {}, handoff: {}, throughput: {}, idle: {} };
   try {
     if (flags.peers) await ensurePeersInstalled();
-    // Rush's wakes, graphile-worker's and the floor's are taken in turns, one of each at a
-    // time, so that their ratios hold however the machine's speed drifts during the run.
+    // Rush (notify), graphile-worker and the floor take turns, one wake, chain or batch of each
+    // at a time, so that their ratios hold however the machine's speed drifts during the run.
+    const peer = <R>(open: () => Promise<Series<R>>): Record<string, () => Promise<Series<R>>> =>
+      flags.peers ? { graphile: open } : {};
     const notifyUrl = await server.freshDatabase('notify');
-    const openers: Record<string, () => Promise<WakeSeries>> = {
-      floor: async () => floorWakes(await server.freshDatabase('floor')),
-      notify: () => rushWakes(notifyUrl, modes[0]!),
-    };
-    if (flags.peers)
-      openers.graphile = async () => graphileWakes(await server.freshDatabase('graphile_wake'));
-    process.stderr.write(
-      `bench: wake, ${Object.keys(openers).join(', ')} in turns (${plan.wake.notify} each)\n`,
+    const wakes = await inTurns(
+      `wake (${plan.wake.notify} each)`,
+      {
+        floor: async () => floorWakes(await server.freshDatabase('floor')),
+        notify: () => rushWakes(notifyUrl, modes[0]!),
+        ...peer(async () => graphileWakes(await server.freshDatabase('graphile_wake'))),
+      },
+      plan.wake.notify,
     );
-    const wakes = await takeTurns(openers, plan.wake.notify);
     results.floor = wakes.floor;
     results.wake.notify = wakes.notify!;
-    // Chains in turns too, a whole chain at a time.
-    const chainOpeners: Record<string, () => Promise<Series<Handoff>>> = {
-      notify: () => rushChains(notifyUrl, modes[0]!, plan.handoff.notify),
-    };
-    if (flags.peers)
-      chainOpeners.graphile = async () =>
-        graphileChains(await server.freshDatabase('graphile_handoff'), plan.handoff.notify);
-    process.stderr.write(
-      `bench: handoff, ${Object.keys(chainOpeners).join(', ')} in turns ` +
-        `(${plan.handoff.rounds} chains of ${plan.handoff.notify} jobs each)\n`,
+    const chains = await inTurns(
+      `handoff (${plan.handoff.rounds} chains of ${plan.handoff.notify} jobs each)`,
+      {
+        notify: () => rushChains(notifyUrl, modes[0]!, plan.handoff.notify),
+        ...peer(async () =>
+          graphileChains(await server.freshDatabase('graphile_handoff'), plan.handoff.notify),
+        ),
+      },
+      plan.handoff.rounds,
     );
-    const chains = await takeTurns(chainOpeners, plan.handoff.rounds);
     results.handoff.notify = chains.notify!;
-    // And the single-job throughputs, a whole batch at a time.
     const batches: Record<string, Record<string, Throughput>> = {};
     for (const slots of [2, 8]) {
-      const batchOpeners: Record<string, () => Promise<Series<Throughput>>> = {
-        notify: async () =>
-          rushThroughputs(await server.freshDatabase(`notify_tp${slots}`), modes[0]!, {
-            runs: plan.throughput.notify,
-            jobsPerRun: 1,
-            slots,
-          }),
-      };
-      if (flags.peers)
-        batchOpeners.graphile = async () =>
-          graphileThroughputs(await server.freshDatabase(`graphile_tp${slots}`), {
-            runs: plan.throughput.notify,
-            slots,
-          });
-      process.stderr.write(
-        `bench: throughput, ${Object.keys(batchOpeners).join(', ')} in turns ` +
-          `(${plan.throughput.rounds} batches of ${plan.throughput.notify} runs each, ${slots} slots)\n`,
+      const runs = plan.throughput.notify;
+      batches[`single_${slots}`] = await inTurns(
+        `throughput (${plan.throughput.rounds} batches of ${runs} runs each, ${slots} slots)`,
+        {
+          notify: async () =>
+            rushThroughputs(await server.freshDatabase(`notify_tp${slots}`), modes[0]!, {
+              runs,
+              jobsPerRun: 1,
+              slots,
+            }),
+          ...peer(async () =>
+            graphileThroughputs(await server.freshDatabase(`graphile_tp${slots}`), {
+              runs,
+              slots,
+            }),
+          ),
+        },
+        plan.throughput.rounds,
       );
-      batches[`single_${slots}`] = await takeTurns(batchOpeners, plan.throughput.rounds);
     }
     for (const mode of modes) {
       const url = mode.name === 'notify' ? notifyUrl : await server.freshDatabase(mode.name);
