@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
-import { measureIdle, settleServer, withClient, type IdleWindow } from '../lib/db.js';
+import { measureIdle, settleServer, type IdleWindow } from '../lib/db.js';
 import { chainFigures, summarize, type Handoff } from '../lib/stats.js';
 import type { Throughput } from './throughput.js';
 import type { Series, WakeSeries } from '../lib/turns.js';
@@ -252,24 +252,6 @@ async function startGraphile(
   return { processes, stop };
 }
 
-/** Runs `use` with the processes of startGraphile, and stops them whatever happens. */
-async function withGraphile<T>(
-  url: string,
-  name: string,
-  specs: ProcessSpec[],
-  use: (processes: GraphileProcess[]) => Promise<T>,
-): Promise<{ value: T; ran: number }> {
-  const started = await startGraphile(url, name, specs);
-  let value: T;
-  try {
-    value = await use(started.processes);
-  } catch (error) {
-    await started.stop().catch(() => {});
-    throw error;
-  }
-  return { value, ran: await started.stop() };
-}
-
 interface GraphileMark {
   id: string;
   c?: number;
@@ -295,26 +277,74 @@ function marksFile(): { file: string; read: () => GraphileMark[]; remove: () => 
 }
 
 /**
+ * The processes of startGraphile and a client of the bench's own on the same database, to add
+ * jobs with; `close` stops both and resolves with the processes' task calls.
+ */
+async function openGraphile(
+  url: string,
+  name: string,
+  specs: ProcessSpec[],
+): Promise<{ client: pg.Client; processes: GraphileProcess[]; close: () => Promise<number> }> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a lost connection fails the next query instead
+  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
+  try {
+    started = await startGraphile(url, name, specs);
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    await started?.stop().catch(() => {});
+    throw error;
+  }
+  const running = started;
+  return {
+    client,
+    processes: running.processes,
+    close: async () => {
+      await client.end().catch(() => {});
+      return running.stop();
+    },
+  };
+}
+
+/**
+ * One graphile-worker process (concurrency 1) that notes in a marks file when its tasks ran and
+ * says when it starts a job and goes idle; `close` stops it and resolves with the marks.
+ */
+async function openTraced(
+  url: string,
+  name: string,
+): Promise<{ client: pg.Client; worker: GraphileProcess; close: () => Promise<GraphileMark[]> }> {
+  const marks = marksFile();
+  let opened: Awaited<ReturnType<typeof openGraphile>>;
+  try {
+    opened = await openGraphile(url, name, [{ concurrency: 1, out: marks.file, trace: true }]);
+  } catch (error) {
+    marks.remove();
+    throw error;
+  }
+  const { client, processes, close } = opened;
+  return {
+    client,
+    worker: processes[0]!,
+    close: async () => {
+      try {
+        await close();
+        return marks.read();
+      } finally {
+        marks.remove();
+      }
+    },
+  };
+}
+
+/**
  * graphile-worker's wakes: one idle process (concurrency 1); jobs added one at a time with
  * graphile_worker.add_job, each once the worker is idle again after the one before; add → the
  * task's start, on the clock of bench/jobs/mark.mjs.
  */
 export async function graphileWakes(url: string): Promise<WakeSeries> {
-  const marks = marksFile();
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
-  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
-  try {
-    started = await startGraphile(url, 'wake', [{ concurrency: 1, out: marks.file, trace: true }]);
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => {});
-    await started?.stop().catch(() => {});
-    marks.remove();
-    throw error;
-  }
-  const running = started;
-  const worker = running.processes[0]!;
+  const { client, worker, close } = await openTraced(url, 'wake');
   const addedAt = new Map<string, number>();
   return {
     async next() {
@@ -338,19 +368,10 @@ export async function graphileWakes(url: string): Promise<WakeSeries> {
       );
     },
     async end() {
-      try {
-        try {
-          await client.end();
-        } finally {
-          await running.stop();
-        }
-        const found = marks.read();
-        if (found.length !== addedAt.size)
-          throw new Error(`graphile wake: ${found.length} of ${addedAt.size} jobs ran`);
-        return summarize(found.map((m) => m.start - addedAt.get(String(m.id))!));
-      } finally {
-        marks.remove();
-      }
+      const found = await close();
+      if (found.length !== addedAt.size)
+        throw new Error(`graphile wake: ${found.length} of ${addedAt.size} jobs ran`);
+      return summarize(found.map((m) => m.start - addedAt.get(String(m.id))!));
     },
   };
 }
@@ -360,21 +381,7 @@ export async function graphileWakes(url: string): Promise<WakeSeries> {
  * task adds the next job with helpers.addJob before it returns.
  */
 export async function graphileChains(url: string, jobs: number): Promise<Series<Handoff>> {
-  const marks = marksFile();
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
-  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
-  try {
-    started = await startGraphile(url, 'chain', [{ concurrency: 1, out: marks.file, trace: true }]);
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => {});
-    await started?.stop().catch(() => {});
-    marks.remove();
-    throw error;
-  }
-  const running = started;
-  const worker = running.processes[0]!;
+  const { client, worker, close } = await openTraced(url, 'chain');
   let chains = 0;
   return {
     async next() {
@@ -396,21 +403,12 @@ export async function graphileChains(url: string, jobs: number): Promise<Series<
       );
     },
     async end() {
-      try {
-        try {
-          await client.end();
-        } finally {
-          await running.stop();
-        }
-        const found = marks.read();
-        if (found.length !== chains * jobs)
-          throw new Error(`graphile handoff: ${found.length} of ${chains * jobs} jobs ran`);
-        const byChain = new Map<number, GraphileMark[]>();
-        for (const m of found) byChain.set(m.c!, [...(byChain.get(m.c!) ?? []), m]);
-        return chainFigures([...byChain.values()]);
-      } finally {
-        marks.remove();
-      }
+      const found = await close();
+      if (found.length !== chains * jobs)
+        throw new Error(`graphile handoff: ${found.length} of ${chains * jobs} jobs ran`);
+      const byChain = new Map<number, GraphileMark[]>();
+      for (const m of found) byChain.set(m.c!, [...(byChain.get(m.c!) ?? []), m]);
+      return chainFigures([...byChain.values()]);
     },
   };
 }
@@ -426,21 +424,10 @@ export async function graphileThroughputs(
   options: { runs: number; slots: number },
 ): Promise<Series<Throughput>> {
   const perProcess = Math.max(1, Math.floor(options.slots / 2));
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
-  let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
-  try {
-    started = await startGraphile(url, `tp${options.slots}`, [
-      { concurrency: perProcess },
-      { concurrency: perProcess },
-    ]);
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => {});
-    await started?.stop().catch(() => {});
-    throw error;
-  }
-  const running = started;
+  const { client, processes, close } = await openGraphile(url, `tp${options.slots}`, [
+    { concurrency: perProcess },
+    { concurrency: perProcess },
+  ]);
   const rounds: number[] = [];
   let seconds = 0;
   return {
@@ -487,13 +474,8 @@ export async function graphileThroughputs(
       }
     },
     async end() {
-      const peak = Math.max(...running.processes.map((p) => peakRssMb(p.child.pid) ?? 0));
-      let ran: number;
-      try {
-        await client.end();
-      } finally {
-        ran = await running.stop();
-      }
+      const peak = Math.max(...processes.map((p) => peakRssMb(p.child.pid) ?? 0));
+      const ran = await close();
       const runs = options.runs * rounds.length;
       if (ran !== runs) throw new Error(`graphile throughput: ${ran} task calls for ${runs} jobs`);
       return {
@@ -520,13 +502,14 @@ export async function graphileIdle(
   seconds: number,
   settleMs = 12_000,
 ): Promise<IdleWindow> {
-  return withClient(url, async (client) => {
-    const { value } = await withGraphile(
-      url,
-      'idle',
-      [1, 2, 3, 4].map(() => ({ concurrency: 1 })),
-      () => measureIdle(client, seconds, settleMs),
-    );
-    return value;
-  });
+  const { client, close } = await openGraphile(
+    url,
+    'idle',
+    [1, 2, 3, 4].map(() => ({ concurrency: 1 })),
+  );
+  try {
+    return await measureIdle(client, seconds, settleMs);
+  } finally {
+    await close();
+  }
 }
