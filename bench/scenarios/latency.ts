@@ -140,7 +140,7 @@ export async function rushChains(url: string, mode: Mode, jobs: number): Promise
   };
 }
 
-/** Rush's chains alone. */
-export async function handoff(url: string, mode: Mode, jobs: number, runs = 1): Promise<Handoff> {
-  return (await takeTurns({ rush: () => rushChains(url, mode, jobs) }, runs)).rush;
+/** One chain of Rush's alone. */
+export async function handoff(url: string, mode: Mode, jobs: number): Promise<Handoff> {
+  return (await takeTurns({ rush: () => rushChains(url, mode, jobs) }, 1)).rush;
 }
