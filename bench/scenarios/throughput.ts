@@ -1,11 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startWorker, type WorkerProcess } from '../../test/support/workers.js';
 import { settleServer, withClient } from '../lib/db.js';
 import { peakRssMb } from '../lib/proc.js';
 import { takeTurns, type Series } from '../lib/turns.js';
 import { benchJobsDir, type Mode } from './latency.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface Throughput {
   runs: number;
