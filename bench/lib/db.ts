@@ -1,14 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
+/** A client on `url`, not yet connected (ending it before it connects does nothing). */
+export function newClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url });
+  // A connection lost between queries would otherwise throw from an event: the next query fails.
+  client.on('error', () => {});
+  return client;
+}
+
 /** Runs `use` with a client of its own on `url`, always closing it. */
 export async function withClient<T>(
   url: string,
   use: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  // A connection lost between queries would otherwise throw from an event: the next query fails.
-  client.on('error', () => {});
+  const client = newClient(url);
   await client.connect();
   try {
     return await use(client);

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { newClient } from '../lib/db.js';
 import { now } from '../lib/requests.js';
 import { summarize } from '../lib/stats.js';
 import type { WakeSeries } from '../lib/turns.js';
@@ -65,8 +65,7 @@ export async function floorWakes(url: string): Promise<WakeSeries> {
       });
     });
   };
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
+  const client = newClient(url);
   const stop = async (): Promise<void> => {
     try {
       await client.end();

@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { now } from '../lib/requests.js';
 import { peakRssMb } from '../lib/proc.js';
-import { measureIdle, settleServer, type IdleWindow } from '../lib/db.js';
+import { measureIdle, newClient, settleServer, type IdleWindow } from '../lib/db.js';
 import { chainFigures, summarize, type Handoff } from '../lib/stats.js';
 import type { Throughput } from './throughput.js';
 import type { Series, WakeSeries } from '../lib/turns.js';
@@ -285,8 +285,7 @@ async function openGraphile(
   name: string,
   specs: ProcessSpec[],
 ): Promise<{ client: pg.Client; processes: GraphileProcess[]; close: () => Promise<number> }> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
+  const client = newClient(url);
   let started: Awaited<ReturnType<typeof startGraphile>> | undefined;
   try {
     started = await startGraphile(url, name, specs);

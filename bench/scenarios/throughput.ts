@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { startWorker, type WorkerProcess } from '../../test/support/workers.js';
-import { settleServer, withClient } from '../lib/db.js';
+import { newClient, settleServer, withClient } from '../lib/db.js';
 import { peakRssMb } from '../lib/proc.js';
 import { takeTurns, type Series } from '../lib/turns.js';
 import { benchJobsDir, type Mode } from './latency.js';
@@ -54,8 +53,7 @@ export async function rushThroughputs(
   const stop = async (): Promise<void> => {
     await Promise.all(workers.map((w) => w.stop()));
   };
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a lost connection fails the next query instead
+  const client = newClient(url);
   try {
     for (let n = 1; n <= processes; n++) {
       workers.push(
